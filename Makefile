@@ -1,0 +1,52 @@
+# reflector-gpu: the two commands are `make run` (local service) and `make test`.
+# Both create .venv and install what they need on first use (CPU torch first, so nothing
+# downstream pulls the multi-gigabyte CUDA build).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+EXTRAS ?= dev
+STAMP := $(VENV)/.installed-$(EXTRAS)
+PYTEST_ARGS ?=
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PIP_NO_INPUT := 1
+
+.PHONY: install run test test-fast bench lint clean help
+
+help:
+	@echo "make run        start the local service (all routes on one port, CPU, packaged models)"
+	@echo "make test       run the whole test suite (installs everything first)"
+	@echo "make test-fast  skip the tests marked slow (real model inference)"
+	@echo "make bench      run the benchmarks in bench/ and print the ratios"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
+	@touch $@
+
+install: $(STAMP)
+
+# A key is generated once into .cache/local-apikey (mode 600) unless you bring your own
+# (REFLECTOR_GPU_APIKEY / REFLECTOR_GPU_APIKEY_FILE) or set REFLECTOR_GPU_AUTH_DISABLED=true.
+run: $(STAMP)
+	@mkdir -p .cache
+	@test -s .cache/local-apikey || (umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(32))" > .cache/local-apikey)
+	@if [ -z "$$REFLECTOR_GPU_APIKEY$$REFLECTOR_GPU_APIKEY_FILE" ]; then echo "API key: $$(cat .cache/local-apikey)  (stored in .cache/local-apikey)"; fi
+	REFLECTOR_GPU_APIKEY_FILE=$${REFLECTOR_GPU_APIKEY_FILE:-$(CURDIR)/.cache/local-apikey} \
+	REFLECTOR_GPU_CACHE=$${REFLECTOR_GPU_CACHE:-$(CURDIR)/.cache} \
+		$(BIN)/reflector-gpu-local
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

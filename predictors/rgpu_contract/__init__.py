@@ -1,0 +1,72 @@
+"""What the predictors and the operator must agree on, in one dependency-free module.
+
+The operator never imports predictor code (different images, no torch), and the predictors
+never import the operator; both import this. Route paths, environment variable names, ports,
+mount paths and component names live here so a rename cannot drift between the two sides.
+"""
+
+from __future__ import annotations
+
+# --- Ports and mounts ---------------------------------------------------------------------
+#: Port every predictor container listens on (KServe's default HTTP port).
+HTTP_PORT = 8080
+#: Where KServe's storage initializer puts the model named by ``storageUri``.
+MODEL_DIR = "/mnt/models"
+#: Directory where the operator mounts the API-key Secret; every file in it holds keys.
+API_KEY_MOUNT_DIR = "/etc/reflector-gpu/apikeys"
+
+# --- Environment variables read by the predictors -----------------------------------------
+#: One or more API keys, comma-separated (name kept from the reference deployment).
+ENV_API_KEY = "REFLECTOR_GPU_APIKEY"
+#: A file (or a directory of files) holding keys, one per line or comma-separated.
+#: Re-read when it changes, so a rotated Secret reaches running pods without a restart.
+ENV_API_KEY_FILE = "REFLECTOR_GPU_APIKEY_FILE"
+#: Set to ``true`` to serve without authentication (the service refuses to start otherwise).
+ENV_AUTH_DISABLED = "REFLECTOR_GPU_AUTH_DISABLED"
+#: Comma-separated host names or CIDRs that user-supplied URLs may reach despite the SSRF guard.
+ENV_URL_ALLOWLIST = "REFLECTOR_GPU_URL_ALLOWLIST"
+#: Transcriber profile: ``live`` (short clips, high concurrency) or ``file`` (long files).
+ENV_PROFILE = "REFLECTOR_GPU_PROFILE"
+PROFILES = ("live", "file")
+
+# --- Components and the routes each one serves ----------------------------------------------
+TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+TRANSCRIPTIONS_FROM_URL_PATH = "/v1/audio/transcriptions-from-url"
+LEGACY_TRANSCRIBE_PATH = "/transcribe"
+DIARIZE_PATH = "/diarize"
+TRANSLATE_PATH = "/translate"
+LLM_PATH = "/llm"
+PAD_PATH = "/pad"
+
+#: Component name -> the path prefixes the ingress sends to it. Both transcriber engines serve
+#: the same routes; the live/file split is by route.
+COMPONENT_ROUTES: dict[str, tuple[str, ...]] = {
+    "transcriber-live": (TRANSCRIPTIONS_PATH, LEGACY_TRANSCRIBE_PATH),
+    "transcriber-file": (TRANSCRIPTIONS_FROM_URL_PATH,),
+    "diarizer": (DIARIZE_PATH,),
+    "translator": (TRANSLATE_PATH,),
+    "llm": (LLM_PATH, "/v1/chat/completions", "/v1/completions", "/openai/v1"),
+    "padding": (PAD_PATH,),
+}
+
+#: Transcription engines and the console script each predictor image runs.
+ENGINES = ("parakeet", "whisper")
+PREDICTOR_COMMANDS: dict[str, str] = {
+    "whisper": "rgpu-whisper",
+}
+
+# --- Paths that stay open (no API key): probes and scraping --------------------------------
+LIVENESS_PATH = "/v2/health/live"
+READINESS_PATH = "/v2/health/ready"
+METRICS_PATH = "/metrics"
+OPEN_PATHS: frozenset[str] = frozenset({"/", LIVENESS_PATH, READINESS_PATH, METRICS_PATH})
+
+
+def model_readiness_path(model_name: str) -> str:
+    """Per-model readiness (503 until the model loaded): what a pod's readinessProbe should hit.
+
+    KServe's server-wide ``/v2/health/ready`` stays true even when a model failed to load.
+    """
+    return f"/v2/models/{model_name}/ready"
+
+__all__ = [name for name in dir() if name.isupper()] + ["model_readiness_path"]

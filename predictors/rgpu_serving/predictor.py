@@ -1,0 +1,54 @@
+"""The base every reflector-gpu predictor extends: a ``kserve.Model`` plus Reflector routes.
+
+A predictor loads its model in ``load_model`` (failures are kept as the not-ready reason rather
+than crashing the process, so the local mode keeps serving the other predictors), exposes the
+Reflector HTTP routes through ``router()``, and answers KServe's V1/V2 protocol in ``predict``.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+
+import kserve
+from fastapi import APIRouter
+
+from .batching import Admission
+from .errors import unavailable
+from .settings import ServingSettings
+
+log = logging.getLogger("rgpu.predictor")
+
+
+class ReflectorPredictor(kserve.Model, abc.ABC):
+    def __init__(self, name: str, settings: ServingSettings):
+        super().__init__(name)
+        self.settings = settings
+        self.load_error: str | None = None
+        self.admission = Admission(settings.max_pending_requests, settings.retry_after_s)
+
+    @abc.abstractmethod
+    def load_model(self) -> None:
+        """Load weights; raise with a message a user can act on when that is impossible."""
+
+    @abc.abstractmethod
+    def router(self) -> APIRouter:
+        """The Reflector contract routes this predictor serves."""
+
+    def load(self) -> bool:
+        try:
+            self.load_model()
+        except Exception as exc:  # reported through readiness, not a crash
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            self.ready = False
+            log.error("model %s failed to load: %s", self.name, self.load_error)
+            return False
+        self.load_error = None
+        self.ready = True
+        log.info("model %s ready", self.name)
+        return True
+
+    def require_ready(self) -> None:
+        if not self.ready:
+            reason = self.load_error or "the model is still loading"
+            raise unavailable(f"model '{self.name}' is not ready: {reason}", self.settings.retry_after_s)

@@ -1,0 +1,21 @@
+"""Whisper predictor settings (environment prefix ``REFLECTOR_GPU_WHISPER_``)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WhisperSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REFLECTOR_GPU_WHISPER_", extra="ignore", protected_namespaces=())
+
+    #: A CTranslate2 model directory, or a hub name (e.g. ``large-v3``; needs network).
+    #: Empty: KServe's ``--model_dir`` (``/mnt/models``).
+    model: str = ""
+    device: str = "auto"  # auto | cpu | cuda
+    compute_type: str = "auto"  # auto -> float16 on GPU, int8 on CPU
+    cpu_threads: int = 0  # 0: CTranslate2's default
+    batch_size: int = 8
+    beam_size: int = 5
+    max_batch_wait_ms: float = 10.0
+    #: Where hub downloads are cached; ``HF_HUB_OFFLINE=1`` forbids downloads.
+    download_root: str | None = None

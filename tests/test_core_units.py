@@ -1,0 +1,189 @@
+"""The pure pieces of the serving core: chunk planning, timing, format detection, policies."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+import numpy as np
+import pytest
+
+from conftest import shared_audio
+from rgpu_serving import audio as audio_io
+from rgpu_serving.auth import KeyStore, is_open_path, parse_keys
+from rgpu_serving.batching import Admission, DynamicBatcher
+from rgpu_serving.errors import ApiError
+from rgpu_serving.fetch import UrlPolicy, address_blocked
+from rgpu_serving.timing import Word, finalize_words, place_chunk_words
+from rgpu_serving.vad import WINDOW, Chunk, Segment, SileroVad, plan_chunks, speech_segments, whole_file_chunks
+
+SR = 16_000
+
+
+# --- VAD chunk planning ------------------------------------------------------------------
+def test_segments_merge_into_chunks_of_at_most_30_s_keeping_silences():
+    segs = [Segment(0, 10 * SR), Segment(12 * SR, 25 * SR), Segment(27 * SR, 40 * SR), Segment(41 * SR, 45 * SR)]
+    chunks = plan_chunks(segs)
+    assert chunks == [Chunk(0, 25 * SR), Chunk(27 * SR, 45 * SR)]
+    assert all(c.end - c.start <= 30 * SR for c in chunks)
+
+
+def test_a_segment_longer_than_the_maximum_is_cut_evenly():
+    chunks = plan_chunks([Segment(0, 75 * SR)])
+    assert [c.end - c.start for c in chunks] == [25 * SR] * 3
+    assert chunks[0].start == 0 and chunks[-1].end == 75 * SR
+
+
+def test_short_chunks_are_padded_to_half_a_second():
+    (chunk,) = plan_chunks([Segment(SR, SR + 1600)])
+    assert chunk.pad == SR // 2 - 1600
+    audio = np.ones(3 * SR, dtype=np.float32)
+    piece = chunk.audio(audio)
+    assert len(piece) == SR // 2 and piece[:1600].all() and not piece[1600:].any()
+
+
+def test_whole_file_chunks_for_short_and_empty_audio():
+    assert whole_file_chunks(10 * SR) == [Chunk(0, 10 * SR)]
+    (empty,) = whole_file_chunks(0)
+    assert empty.pad == SR // 2
+
+
+def test_speech_segments_hysteresis_and_padding():
+    probs = np.array([0.0] * 10 + [0.9] * 20 + [0.0] * 30 + [0.9] * 10 + [0.0] * 5)
+    segs = speech_segments(probs, len(probs) * WINDOW)
+    assert len(segs) == 2
+    assert segs[0].start < 10 * WINDOW and segs[0].end > 30 * WINDOW
+    assert segs[1].start < 60 * WINDOW <= segs[1].end
+
+
+def test_silero_finds_the_turns_of_a_real_meeting():
+    audio = audio_io.decode_file(shared_audio("meeting_three_voices.wav"))
+    segs = SileroVad().segments(audio)
+    assert 10 <= len(segs) <= 40
+    speech = sum(s.length for s in segs) / len(audio)
+    assert 0.5 < speech < 0.98
+    assert all(c.end - c.start <= 30 * SR for c in plan_chunks(segs))
+
+
+# --- word timing ---------------------------------------------------------------------------
+def test_chunk_words_are_shifted_and_clamped_into_the_chunk():
+    words = [Word(" a", 0.1, 0.4), Word(" b", 0.9, 1.4)]  # b runs into padding past 1.0 s
+    placed = place_chunk_words(words, chunk_offset_s=30.0, chunk_duration_s=1.0)
+    assert placed == [Word(" a", 30.1, 30.4), Word(" b", 30.9, 31.0)]
+
+
+def test_finalize_shifts_rounds_and_clamps_each_end_to_the_next_start():
+    words = [Word(" x", 1.0, 2.5), Word(" y", 2.0, 3.0), Word(" z", 2.9999, 3.2)]
+    out = finalize_words(words, offset_s=10)
+    assert [(w.start, w.end) for w in out] == [(11.0, 12.0), (12.0, 13.0), (13.0, 13.2)]
+
+
+# --- audio formats -------------------------------------------------------------------------
+@pytest.mark.parametrize("filename,ctype,head,expected", [
+    ("a.MP3", None, b"", "mp3"),
+    ("a.m4a", "audio/wav", b"", "m4a"),
+    ("noext", "audio/x-wav", b"", "wav"),
+    ("noext", "application/octet-stream", b"RIFF\0\0\0\0WAVEfmt ", "wav"),
+    (None, None, b"ID3\x04", "mp3"),
+    (None, None, b"\0\0\0\x20ftypisom", "mp4"),
+    (None, None, b"\x1a\x45\xdf\xa3", "webm"),
+])
+def test_format_by_extension_then_content_type_then_bytes(filename, ctype, head, expected):
+    assert audio_io.detect_format(filename, ctype, head) == expected
+
+
+def test_unknown_format_and_extension_are_400():
+    with pytest.raises(ApiError) as e:
+        audio_io.detect_format("x.flac", None, b"fLaC")
+    assert e.value.status_code == 400
+    with pytest.raises(ApiError):
+        audio_io.detect_format(None, "text/plain", b"hello")
+
+
+def test_decode_gives_16k_mono_float32():
+    audio = audio_io.decode_file(shared_audio("test_mathieu_hello.mp3"))
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert len(audio) / SR == pytest.approx(19.97, abs=0.1)
+
+
+# --- URL policy ------------------------------------------------------------------------------
+@pytest.mark.parametrize("ip,blocked", [
+    ("8.8.8.8", False), ("2606:4700::1111", False),
+    ("127.0.0.1", True), ("10.1.2.3", True), ("172.16.0.1", True), ("192.168.1.1", True),
+    ("169.254.169.254", True), ("100.100.100.200", True), ("0.0.0.0", True), ("::1", True),
+    ("fd00:ec2::254", True), ("fe80::1", True), ("::ffff:10.0.0.1", True), ("224.0.0.1", True),
+])
+def test_address_policy(ip, blocked):
+    assert address_blocked(ipaddress.ip_address(ip)) is blocked
+
+
+def test_allowlist_accepts_cidrs_and_host_names():
+    policy = UrlPolicy.from_allowlist(["10.0.0.0/8", "minio.internal", "127.0.0.2"])
+    assert not address_blocked(ipaddress.ip_address("10.9.9.9"), policy.allow_networks)
+    assert not address_blocked(ipaddress.ip_address("127.0.0.2"), policy.allow_networks)
+    assert address_blocked(ipaddress.ip_address("127.0.0.1"), policy.allow_networks)
+    assert "minio.internal" in policy.allow_hosts
+
+
+# --- keys ------------------------------------------------------------------------------------
+def test_keys_parse_from_lines_and_commas():
+    assert parse_keys(" a, b\nc\n\n,d ") == ["a", "b", "c", "d"]
+
+
+def test_keystore_reads_a_secret_directory_and_notices_changes(tmp_path):
+    (tmp_path / "key").write_text("one")
+    (tmp_path / "..data").mkdir()
+    store = KeyStore(["env"], tmp_path, refresh_s=0)
+    assert store.verify("one") and store.verify("env") and not store.verify("two")
+    (tmp_path / "key").write_text("two, three")
+    assert store.verify("two") and store.verify("three") and not store.verify("one")
+
+
+def test_open_paths():
+    assert is_open_path("/v2/health/ready") and is_open_path("/v1/models/whisper")
+    assert not is_open_path("/v1/models/whisper:predict") and not is_open_path("/v2/models/whisper/infer")
+    assert not is_open_path("/v1/audio/transcriptions")
+
+
+# --- batching and admission --------------------------------------------------------------------
+def test_batcher_gathers_concurrent_items_by_key_and_keeps_order():
+    calls = []
+
+    def run(key, items):
+        calls.append((key, list(items)))
+        return [f"{key}:{i}" for i in items]
+
+    async def main():
+        b = DynamicBatcher(run, max_batch=4, max_wait_s=0.02)
+        res = await asyncio.gather(b.submit([1, 2], "en"), b.submit([3], "fr"), b.submit([4, 5, 6], "en"))
+        b.close()
+        return res
+
+    res = asyncio.run(main())
+    assert res == [["en:1", "en:2"], ["fr:3"], ["en:4", "en:5", "en:6"]]
+    assert all(len(items) <= 4 and len({k}) == 1 for k, items in calls)
+    assert len(calls) == 3  # [1,2,4,5] en, [3] fr, [6] en
+
+
+def test_batcher_errors_reach_every_caller_in_the_batch():
+    def run(key, items):
+        raise ValueError("model exploded")
+
+    async def main():
+        b = DynamicBatcher(run, max_batch=4, max_wait_s=0.01)
+        out = await asyncio.gather(b.submit([1]), b.submit([2]), return_exceptions=True)
+        b.close()
+        return out
+
+    assert [type(e) for e in asyncio.run(main())] == [ValueError, ValueError]
+
+
+def test_admission_answers_503_with_retry_after_beyond_the_bound():
+    adm = Admission(limit=1, retry_after_s=7)
+    with adm.admit():
+        with pytest.raises(ApiError) as e:
+            with adm.admit():
+                pass
+    assert e.value.status_code == 503 and e.value.headers == {"Retry-After": "7"}
+    with adm.admit():
+        pass
