@@ -1,0 +1,20 @@
+"""Run every benchmark: ``python -m bench [whisper ...]``."""
+
+from __future__ import annotations
+
+import sys
+
+from . import whisper_bench
+
+BENCHES = {"whisper": whisper_bench.main}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHES)
+    for name in names:
+        BENCHES[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
