@@ -97,7 +97,8 @@ def origin():
 
 
 class Service:
-    """A running ``rgpu_local`` process."""
+    """A running ``rgpu_local`` process (set ``REFLECTOR_GPU_LOCAL_PREDICTORS`` in ``env`` to pick
+    which predictors it loads; ``wait_ready(name)`` waits for one model)."""
 
     def __init__(self, env: dict[str, str], tmp: Path, name: str):
         self.port = free_port()
@@ -131,6 +132,18 @@ class Service:
                 time.sleep(0.3)
         raise RuntimeError(f"service did not start in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
 
+    def wait_ready(self, model: str, timeout: float = 300) -> None:
+        """Wait until ``model`` answers ready (its weights loaded)."""
+        self.wait_listening(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if httpx.get(f"{self.base}/v2/models/{model}/ready", timeout=5).status_code == 200:
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.3)
+        raise RuntimeError(f"model {model} not ready in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+
     def stop(self) -> int:
         self.proc.terminate()
         try:
@@ -153,6 +166,7 @@ def service(tmp_path_factory, key_file):
     tmp = tmp_path_factory.mktemp("service")
     svc = Service(
         {
+            "REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper",
             "REFLECTOR_GPU_APIKEY": ",".join(KEYS),
             "REFLECTOR_GPU_APIKEY_FILE": str(key_file),
             "REFLECTOR_GPU_URL_ALLOWLIST": f"{ORIGIN_HOST}/32",

@@ -65,7 +65,7 @@ def test_key_file_rotation_reaches_the_running_service(service, key_file):
 
 
 def test_refuses_to_start_without_a_key(tmp_path):
-    svc = Service({}, tmp_path, "nokey")
+    svc = Service({"REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper"}, tmp_path, "nokey")
     try:
         code = svc.proc.wait(120)
     finally:
@@ -78,7 +78,8 @@ def test_refuses_to_start_without_a_key(tmp_path):
 def test_unloadable_model_reports_not_ready_with_the_reason(tmp_path):
     """Auth explicitly disabled, and a model path that does not exist: serving goes on, 503s say why."""
     svc = Service(
-        {"REFLECTOR_GPU_AUTH_DISABLED": "true", "REFLECTOR_GPU_WHISPER_MODEL": str(tmp_path / "no-such-model")},
+        {"REFLECTOR_GPU_AUTH_DISABLED": "true", "REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper",
+         "REFLECTOR_GPU_WHISPER_MODEL": str(tmp_path / "no-such-model")},
         tmp_path,
         "broken",
     )

@@ -1,11 +1,14 @@
 """``reflector-gpu-local``: the whole service on one port, on CPU, no Kubernetes.
 
 Every available predictor's routes are served by one process; a predictor whose model cannot
-be loaded answers 503 with the reason while the others keep working.
+be loaded answers 503 with the reason while the others keep working. Each predictor package
+says how it is built locally in ``<package>.local:build(settings)``; a package that is not
+installed is skipped with a log line.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -15,48 +18,61 @@ from rgpu_serving.settings import ListenSettings, ServingSettings
 
 log = logging.getLogger("rgpu.local")
 
-
-def _whisper(settings: ServingSettings):
-    from rgpu_whisper.predictor import build_predictor
-    from rgpu_whisper.settings import WhisperSettings
-
-    from .models import whisper_base_dir
-
-    whisper = WhisperSettings()
-    if not whisper.model:
-        try:
-            whisper.model = str(whisper_base_dir())
-        except FileNotFoundError as exc:
-            log.error("%s", exc)
-            whisper.model = "/nonexistent/whisper-base"  # reported as not-ready with the reason
-    if whisper.device == "auto":
-        whisper.device = "cpu"
-    return build_predictor("whisper", settings=settings, whisper=whisper)
+#: Predictor name -> module with ``build(settings)``. Whisper and Parakeet serve the same
+#: routes, so only one transcriber runs locally (``REFLECTOR_GPU_LOCAL_TRANSCRIBER``).
+PREDICTORS = {
+    "whisper": "rgpu_whisper.local",
+    "parakeet": "rgpu_parakeet.local",
+    "diarizer": "rgpu_diarizer.local",
+    "translator": "rgpu_translator.local",
+    "llm": "rgpu_llm.local",
+    "padding": "rgpu_padding.local",
+}
+TRANSCRIBERS = ("whisper", "parakeet")
 
 
-#: Predictors the local mode composes; later engines add themselves here.
-PREDICTORS = {"whisper": _whisper}
+def selected(env: dict[str, str]) -> list[str]:
+    """Predictors to serve: ``REFLECTOR_GPU_LOCAL_PREDICTORS`` or all but the other transcriber."""
+    if env.get("REFLECTOR_GPU_LOCAL_PREDICTORS"):
+        return [p.strip() for p in env["REFLECTOR_GPU_LOCAL_PREDICTORS"].split(",") if p.strip()]
+    transcriber = env.get("REFLECTOR_GPU_LOCAL_TRANSCRIBER", "whisper")
+    return [p for p in PREDICTORS if p not in TRANSCRIBERS or p == transcriber]
 
 
 def main() -> int:
     listen = ListenSettings()
     settings = ServingSettings()
-    wanted = [p.strip() for p in os.environ.get("REFLECTOR_GPU_LOCAL_PREDICTORS", ",".join(PREDICTORS)).split(",") if p.strip()]
+    wanted = selected(dict(os.environ))
     unknown = [p for p in wanted if p not in PREDICTORS]
     if unknown:
         print(f"reflector-gpu: unknown predictors {unknown}; available: {', '.join(PREDICTORS)}", file=sys.stderr)
         return 2
-    predictors = [PREDICTORS[name](settings) for name in wanted]
+    if len([p for p in wanted if p in TRANSCRIBERS]) > 1:
+        print("reflector-gpu: whisper and parakeet serve the same routes; pick one", file=sys.stderr)
+        return 2
+    predictors = []
+    for name in wanted:
+        try:
+            module = importlib.import_module(PREDICTORS[name])
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith(PREDICTORS[name].split(".")[0]):
+                raise
+            log.warning("predictor %s is not installed (%s); skipping it", name, PREDICTORS[name])
+            continue
+        predictors.append(module.build(settings))
+    if not predictors:
+        print("reflector-gpu: no predictor is installed; install with: pip install -e '.[local]'", file=sys.stderr)
+        return 2
     base = f"http://{listen.host}:{listen.port}"
     auth = (
         "authentication is DISABLED"
         if settings.auth_disabled
-        else "send 'Authorization: Bearer <key>' with a key from REFLECTOR_GPU_APIKEY"
+        else "send 'Authorization: Bearer <key>' with a key from REFLECTOR_GPU_APIKEY or REFLECTOR_GPU_APIKEY_FILE"
     )
     banner = (
-        f"reflector-gpu local mode: {base}  ({auth})\n"
+        f"reflector-gpu local mode: {base}  serving {', '.join(p.name for p in predictors)}  ({auth})\n"
         f"  try: curl -H 'Authorization: Bearer <key>' -F file=@recording.wav {base}/v1/audio/transcriptions\n"
-        f"  readiness: {base}/v2/health/ready   metrics: {base}/metrics"
+        f"  readiness: {base}/v2/models/<name>/ready   metrics: {base}/metrics"
     )
     return run_predictors(predictors, listen.host, listen.port, banner=banner)
 
