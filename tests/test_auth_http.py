@@ -75,11 +75,15 @@ def test_refuses_to_start_without_a_key(tmp_path):
     assert "refusing to start" in out and "REFLECTOR_GPU_APIKEY" in out and "REFLECTOR_GPU_AUTH_DISABLED" in out
 
 
-def test_unloadable_model_reports_not_ready_with_the_reason(tmp_path):
-    """Auth explicitly disabled, and a model path that does not exist: serving goes on, 503s say why."""
+@pytest.mark.parametrize("model,reason", [
+    ("{tmp}/no-such-model", "no-such-model"),
+    ("large-v3", "from the hub"),  # a hub name, offline: a clear message, not a hang
+])
+def test_unloadable_model_reports_not_ready_with_the_reason(tmp_path, model, reason):
+    """Auth explicitly disabled, and a model that cannot be had: serving goes on, 503s say why."""
     svc = Service(
         {"REFLECTOR_GPU_AUTH_DISABLED": "true", "REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper",
-         "REFLECTOR_GPU_WHISPER_MODEL": str(tmp_path / "no-such-model")},
+         "REFLECTOR_GPU_WHISPER_MODEL": model.format(tmp=tmp_path), "HF_HUB_OFFLINE": "1"},
         tmp_path,
         "broken",
     )
@@ -91,7 +95,7 @@ def test_unloadable_model_reports_not_ready_with_the_reason(tmp_path):
         r = httpx.post(svc.base + "/v1/audio/transcriptions-from-url", json={"audio_file_url": "http://example.com/a.wav"})
         assert r.status_code == 503
         assert r.headers["retry-after"].isdigit()
-        assert "not ready" in r.json()["detail"] and "no-such-model" in r.json()["detail"]
+        assert "not ready" in r.json()["detail"] and reason in r.json()["detail"]
         assert "DISABLED" in svc.log_path.read_text()
     finally:
         assert svc.stop() == 0

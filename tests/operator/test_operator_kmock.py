@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import threading
 import logging
 import time
 from collections.abc import Callable
@@ -101,7 +102,7 @@ async def eventually(check: Callable[[], object], timeout: float = 15.0, what: s
 
 def operator_writes(emu, since: int = 0) -> list[str]:
     """Write requests the operator made (the test's own client identifies as kmock)."""
-    return [f"{r.method} {r.url.path}" for r in list(emu.requests)[since:]
+    return [f"{r.method} {r.url.path}" for r in list(emu)[since:]
             if r.method in WRITES and not r.headers.get("User-Agent", "").startswith("kmock/")]
 
 
@@ -138,14 +139,27 @@ async def running(emu, caplog):
     settings = Settings(namespaces=(NS,), image_registry="registry.test/rgpu", image_tag="t1",
                         resync_seconds=1, request_timeout_seconds=1.0, api_attempts=3,
                         api_backoff_seconds=0.05)
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(kopf.operator(
-        standalone=True, namespaces=[NS], memo=kopf.Memo(settings=settings, locks={}),
-        stop_flag=stop, ready_flag=ready))
-    await asyncio.wait_for(ready.wait(), 10)
+    # A thread with its own loop, as in production: kopf.operator() cancels every task created
+    # in its loop after it started when it stops, which would include pytest's fixture teardown.
+    stop, ready = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(kopf.operator(standalone=True, namespaces=[NS],
+                                      memo=kopf.Memo(settings=settings, locks={}),
+                                      stop_flag=stop, ready_flag=ready))
+        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="operator", daemon=True)
+    thread.start()
+    assert await asyncio.to_thread(ready.wait, 10), "the operator did not start"
     yield emu
     stop.set()
-    await asyncio.wait_for(task, 10)
+    await asyncio.to_thread(thread.join, 10)
+    assert not thread.is_alive(), "the operator did not stop within 10 s"
+    assert not errors, errors
 
 
 async def apply(emu, spec: dict, generation: int = 1) -> None:
@@ -230,7 +244,7 @@ async def test_ready_inferenceservices_make_the_resource_ready(running):
                               and obj(emu, RGPU, NAME)["status"], what="degraded")
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert degraded["status"] == "True" and "diarizer" in degraded["message"]
-    reasons = [r.data.get("reason") for r in emu.requests if r.method == "POST" and "/events" in r.url.path]
+    reasons = [r.data.get("reason") for r in emu if r.method == "POST" and "/events" in r.url.path]
     assert "Ready" in reasons and "Degraded" in reasons
 
 
@@ -282,9 +296,9 @@ async def test_nothing_changed_means_no_writes(running):
         await set_ready(emu, comp)
     await eventually(lambda: obj(emu, RGPU, NAME)["status"]["ready"] == "True", what="ready")
     await asyncio.sleep(1.0)  # let the reconciles the readiness events triggered settle
-    mark = len(list(emu.requests))
+    mark = len(list(emu))
     await asyncio.sleep(2.5)  # > 2 resync periods: every ReflectorGPU is reconciled again
-    reads = [r for r in list(emu.requests)[mark:] if r.method == "GET" and "/namespaces/" in r.url.path
+    reads = [r for r in list(emu)[mark:] if r.method == "GET" and "/namespaces/" in r.url.path
              and "watch" not in r.query_string]
     assert reads, "the resync should have run (it reads the children)"
     assert operator_writes(emu, mark) == []
@@ -332,7 +346,7 @@ async def test_no_secret_value_in_status_events_or_logs(running, caplog):
     key = base64.b64decode(obj(emu, SECRET, f"{NAME}-apikey")["data"]["apikey"]).decode()
     encoded = obj(emu, SECRET, f"{NAME}-apikey")["data"]["apikey"]
     assert key not in str(obj(emu, RGPU, NAME))
-    events = [r.text for r in emu.requests if "/events" in r.url.path and r.method == "POST"]
+    events = [r.text for r in emu if "/events" in r.url.path and r.method == "POST"]
     assert events
     for text in [*events, caplog.text]:
         assert key not in text and encoded not in text
