@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from conftest import KEYS, Service
+from support import KEYS, Service
 
 ROUTES = [
     ("POST", "/v1/audio/transcriptions"),

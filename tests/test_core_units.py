@@ -8,7 +8,7 @@ import ipaddress
 import numpy as np
 import pytest
 
-from conftest import shared_audio
+from support import shared_audio
 from rgpu_serving import audio as audio_io
 from rgpu_serving.auth import KeyStore, is_open_path, parse_keys
 from rgpu_serving.batching import Admission, DynamicBatcher

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from conftest import KEYS, REPO, free_port, shared_audio
+from support import KEYS, REPO, free_port, shared_audio
 
 pytestmark = pytest.mark.slow
 

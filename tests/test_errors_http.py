@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import shared_audio
+from support import shared_audio
 
 WAV = ("a.wav",)
 

@@ -10,7 +10,7 @@ import httpx
 import jiwer
 import pytest
 
-from conftest import KEYS, shared_audio
+from support import KEYS, shared_audio
 
 pytestmark = pytest.mark.slow
 

@@ -51,13 +51,75 @@ def _crd_validators() -> dict:
     return out
 
 
+def unknown_fields(schema: dict, value, path: str = "") -> list[str]:
+    """Fields a structural schema does not declare: the API server would silently prune them."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    out: list[str] = []
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if props is not None and key in props:
+                out += unknown_fields(props[key], item, f"{path}.{key}")
+            elif isinstance(extra, dict):
+                out += unknown_fields(extra, item, f"{path}.{key}")
+            elif props is not None and path != ".metadata":
+                out.append(f"{path}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            out += unknown_fields(schema["items"], item, f"{path}[{i}]")
+    return out
+
+
+def validate_schema(schema: dict, obj: dict) -> None:
+    """jsonschema validation plus the pruning check (no undeclared fields)."""
+    import jsonschema
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+    unknown = unknown_fields(schema, obj)
+    assert not unknown, f"fields the schema does not declare (would be pruned): {unknown}"
+
+
 def validate_crd_object(obj: dict) -> None:
     """Validate a KServe/Gateway object against the real CRD's openAPIV3Schema."""
     if not CRDS.is_dir():
         pytest.skip(f"real CRDs not found at {CRDS}")
     validator = _crd_validators()[(obj["apiVersion"], obj["kind"])]
-    errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.path))
-    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+    validate_schema(validator.schema, obj)
+
+
+def cel_errors(schema: dict, value, path: str = "") -> list[str]:
+    """Evaluate every x-kubernetes-validations rule on the values present, as the API server
+    does after defaulting (cel-python stands in for the server's CEL)."""
+    import celpy
+    out: list[str] = []
+    env = _cel_env()
+    for rule in schema.get("x-kubernetes-validations", []):
+        program = env.program(env.compile(rule["rule"]))
+        if program.evaluate({"self": celpy.json_to_cel(value)}) is not celpy.celtypes.BoolType(True):
+            result = program.evaluate({"self": celpy.json_to_cel(value)})
+            if not bool(result) or isinstance(result, Exception):
+                out.append(f"{path or '<root>'}: {rule['message']}")
+    if isinstance(value, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key in value:
+                out += cel_errors(sub, value[key], f"{path}.{key}")
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, item in value.items():
+                out += cel_errors(extra, item, f"{path}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            out += cel_errors(schema["items"], item, f"{path}[{i}]")
+    return out
+
+
+@functools.cache
+def _cel_env():
+    import celpy
+    return celpy.Environment()
 
 
 def validate_builtin(obj: dict, version: str = "1.33") -> None:
