@@ -6,7 +6,10 @@ bytes, as the contract says; an unsupported extension is refused before any deco
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import tempfile
 from pathlib import Path
 
 import av
@@ -88,50 +91,99 @@ def read_head(path: Path, n: int = 64) -> bytes:
         return f.read(n)
 
 
-def decode_file(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+class _Sink:
+    """Collects decoded samples in memory, or in an unlinked temp file mapped back as read-only.
+
+    The file-backed form keeps multi-hour recordings out of the process heap: the pages are
+    page cache the kernel can drop, and the file is unlinked as soon as it is mapped, so it
+    cannot leak even if the process dies.
+    """
+
+    def __init__(self, spool_dir: Path | None):
+        self.count = 0
+        self.pieces: list[np.ndarray] = []
+        self.file = None
+        if spool_dir is not None:
+            spool_dir.mkdir(parents=True, exist_ok=True)
+            self.file = tempfile.NamedTemporaryFile(prefix="pcm-", dir=spool_dir, delete=False)
+
+    def add(self, samples: np.ndarray) -> None:
+        samples = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
+        self.count += len(samples)
+        if self.file is not None:
+            self.file.write(samples.tobytes())
+        else:
+            self.pieces.append(samples)
+
+    def result(self) -> np.ndarray:
+        if self.file is None:
+            return np.concatenate(self.pieces) if self.pieces else np.zeros(0, np.float32)
+        self.file.flush()
+        try:
+            if self.count == 0:
+                return np.zeros(0, np.float32)
+            return np.memmap(self.file.name, dtype=np.float32, mode="r", shape=(self.count,))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.file.name)
+            self.file = None
+
+
+def decode_file(path: Path, sample_rate: int = SAMPLE_RATE, spool_dir: Path | None = None) -> np.ndarray:
     """Decode any audio stream PyAV understands to mono float32 at ``sample_rate``.
 
+    With ``spool_dir`` the samples go to a file-backed map instead of the heap (long files).
     Corrupt packets are skipped (as ffmpeg does); a file with no decodable audio is a 422.
     Blocking: call it from a worker thread, never on the event loop.
     """
-    pieces: list[np.ndarray] = []
     bad_packets = 0
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError) as exc:
         raise UndecodableAudio(f"could not decode audio: {exc}") from exc
-    with container:
-        stream = next((s for s in container.streams if s.type == "audio"), None)
-        if stream is None:
-            raise UndecodableAudio("could not decode audio: the file has no audio stream")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        try:
-            for packet in container.demux(stream):
-                try:
-                    frames = packet.decode()
-                except av.FFmpegError:
-                    bad_packets += 1
-                    continue
-                for frame in frames:
-                    for out in resampler.resample(frame):
-                        pieces.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                pieces.append(out.to_ndarray().reshape(-1))
-        except av.FFmpegError as exc:
-            if not pieces:
-                raise UndecodableAudio(f"could not decode audio: {exc}") from exc
-            log.warning("audio stream ended with an error after %d samples: %s", sum(map(len, pieces)), exc)
-    if not pieces:
-        raise UndecodableAudio("could not decode audio: no audio samples found")
-    if bad_packets:
-        log.warning("skipped %d undecodable packets", bad_packets)
-    return np.ascontiguousarray(np.concatenate(pieces), dtype=np.float32)
+    sink = _Sink(spool_dir)
+    try:
+        with container:
+            stream = next((s for s in container.streams if s.type == "audio"), None)
+            if stream is None:
+                raise UndecodableAudio("could not decode audio: the file has no audio stream")
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            try:
+                for packet in container.demux(stream):
+                    try:
+                        frames = packet.decode()
+                    except av.FFmpegError:
+                        bad_packets += 1
+                        continue
+                    for frame in frames:
+                        for out in resampler.resample(frame):
+                            sink.add(out.to_ndarray())
+                for out in resampler.resample(None):
+                    sink.add(out.to_ndarray())
+            except av.FFmpegError as exc:
+                if not sink.count:
+                    raise UndecodableAudio(f"could not decode audio: {exc}") from exc
+                log.warning("audio stream ended with an error after %d samples: %s", sink.count, exc)
+        if not sink.count:
+            raise UndecodableAudio("could not decode audio: no audio samples found")
+        if bad_packets:
+            log.warning("skipped %d undecodable packets", bad_packets)
+        return sink.result()
+    finally:
+        sink.close()
 
 
-def load_audio(path: Path, filename: str | None = None, content_type: str | None = None) -> np.ndarray:
+def load_audio(
+    path: Path, filename: str | None = None, content_type: str | None = None, spool_dir: Path | None = None
+) -> np.ndarray:
     """Validate the format (400) then decode (422). Blocking."""
     detect_format(filename, content_type, read_head(path))
-    return decode_file(path)
+    return decode_file(path, spool_dir=spool_dir)
 
 
 def duration_s(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:

@@ -153,7 +153,7 @@ class TranscriptionPredictor(ReflectorPredictor):
 
     async def _prepare(self, path: Path, filename: str | None, content_type: str | None) -> _Job:
         def work() -> _Job:
-            audio = audio_io.load_audio(path, filename, content_type)
+            audio = audio_io.load_audio(path, filename, content_type, spool_dir=self.settings.upload_dir)
             return _Job(audio, self._plan(audio))
 
         return await asyncio.to_thread(work)

@@ -165,20 +165,22 @@ class SileroVad:
 
     def probabilities(self, audio: np.ndarray) -> np.ndarray:
         """One speech probability per 512-sample window."""
-        if len(audio) == 0:
-            return np.zeros(0, dtype=np.float32)
-        padded = np.pad(audio.astype(np.float32), (0, (-len(audio)) % WINDOW))
-        windows = padded.reshape(-1, WINDOW)
-        context = np.roll(windows[:, -CONTEXT:], 1, axis=0)
-        context[0] = 0
-        batch = np.concatenate([context, windows], axis=1)
+        n_windows = -(-len(audio) // WINDOW)
+        probs = np.zeros(n_windows, dtype=np.float32)
         h = np.zeros((1, 1, 128), dtype=np.float32)
         c = np.zeros((1, 1, 128), dtype=np.float32)
-        outs = []
-        for i in range(0, len(batch), 10_000):
-            out, h, c = self.session.run(None, {"input": batch[i : i + 10_000], "h": h, "c": c})
-            outs.append(out)
-        return np.concatenate(outs, axis=0).reshape(-1)
+        previous_tail = np.zeros(CONTEXT, dtype=np.float32)
+        block = 10_000  # windows per model call: bounded memory for multi-hour audio
+        for first in range(0, n_windows, block):
+            piece = np.asarray(audio[first * WINDOW : (first + block) * WINDOW], dtype=np.float32)
+            windows = np.pad(piece, (0, (-len(piece)) % WINDOW)).reshape(-1, WINDOW)
+            context = np.roll(windows[:, -CONTEXT:], 1, axis=0)
+            context[0] = previous_tail
+            previous_tail = windows[-1, -CONTEXT:].copy()
+            batch = np.concatenate([context, windows], axis=1)
+            out, h, c = self.session.run(None, {"input": batch, "h": h, "c": c})
+            probs[first : first + len(windows)] = np.asarray(out).reshape(-1)
+        return probs
 
     def segments(self, audio: np.ndarray, params: VadParams = VadParams()) -> list[Segment]:
         return speech_segments(self.probabilities(audio), len(audio), params)
