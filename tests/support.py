@@ -143,9 +143,14 @@ class Service:
 
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):  # clients hanging up on /slow is expected
+        pass
+
+
 def start_origin(host: str = ORIGIN_HOST) -> tuple[ThreadingHTTPServer, str]:
     """Start the loopback origin; returns the server and its base URL."""
-    server = ThreadingHTTPServer((host, 0), _Origin)
+    server = _QuietServer((host, 0), _Origin)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://{host}:{server.server_address[1]}"
