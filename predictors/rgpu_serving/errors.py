@@ -40,6 +40,13 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
 
 
+async def _on_not_implemented(_: Request, exc: NotImplementedError) -> JSONResponse:
+    # KServe raises this for protocol features a single-model predictor does not offer (model
+    # versions); the request asked for something unsupported, it is not a server fault.
+    return JSONResponse({"detail": f"not supported: {exc}"}, status_code=400)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(NotImplementedError, _on_not_implemented)
     app.add_exception_handler(Exception, _on_unexpected)
