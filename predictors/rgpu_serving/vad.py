@@ -161,6 +161,7 @@ class SileroVad:
         opts.inter_op_num_threads = 1
         opts.intra_op_num_threads = 1
         opts.log_severity_level = 4
+        opts.enable_cpu_mem_arena = False  # an arena keeps the peak of the largest block forever
         self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"], sess_options=opts)
 
     def probabilities(self, audio: np.ndarray) -> np.ndarray:
@@ -170,7 +171,7 @@ class SileroVad:
         h = np.zeros((1, 1, 128), dtype=np.float32)
         c = np.zeros((1, 1, 128), dtype=np.float32)
         previous_tail = np.zeros(CONTEXT, dtype=np.float32)
-        block = 10_000  # windows per model call: bounded memory for multi-hour audio
+        block = 2_000  # windows per model call (64 s): bounded memory for multi-hour audio
         for first in range(0, n_windows, block):
             piece = np.asarray(audio[first * WINDOW : (first + block) * WINDOW], dtype=np.float32)
             windows = np.pad(piece, (0, (-len(piece)) % WINDOW)).reshape(-1, WINDOW)
