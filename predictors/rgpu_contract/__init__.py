@@ -53,6 +53,8 @@ COMPONENT_ROUTES: dict[str, tuple[str, ...]] = {
 ENGINES = ("parakeet", "whisper")
 PREDICTOR_COMMANDS: dict[str, str] = {
     "whisper": "rgpu-whisper",
+    "translator": "rgpu-translator",
+    "padding": "rgpu-padding",
 }
 
 # --- Paths that stay open (no API key): probes and scraping --------------------------------

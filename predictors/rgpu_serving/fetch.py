@@ -196,3 +196,54 @@ async def _follow(url: str, out, policy: UrlPolicy, field: str) -> tuple[str, st
             finally:
                 await resp.aclose()
         raise ApiError(502, f"{field} redirected more than {policy.max_redirects} times")
+
+
+async def _file_chunks(path: Path, chunk_size: int = 1 << 16) -> AsyncIterator[bytes]:
+    with open(path, "rb") as f:
+        while True:
+            chunk = await asyncio.to_thread(f.read, chunk_size)
+            if not chunk:
+                return
+            yield chunk
+
+
+async def upload(
+    path: Path,
+    url: str,
+    policy: UrlPolicy,
+    field: str = "output_url",
+    content_type: str | None = None,
+) -> int:
+    """PUT the file at ``path`` to ``url`` (e.g. a presigned object-store URL), streamed from disk.
+
+    Same guard as ``download``: the URL (and any 307/308 redirect, which repeats the PUT) is
+    resolved, checked and pinned. The body is sent with an explicit Content-Length (presigned
+    PUTs refuse chunked bodies). Failures: the server's 4xx/5xx -> 502, timeouts -> 504.
+    Returns the number of bytes sent.
+    """
+    size = path.stat().st_size
+    headers = {"Content-Length": str(size)}
+    if content_type:
+        headers["Content-Type"] = content_type
+    try:
+        async with asyncio.timeout(policy.total_timeout_s):
+            async with _client(policy) as client:
+                current = url
+                for _hop in range(policy.max_redirects + 1):
+                    target, ip = await check_url(current, policy, field)
+                    request = _pinned_request(client, "PUT", target, ip, headers=headers, content=_file_chunks(path))
+                    try:
+                        resp = await client.send(request)
+                    except httpx.TimeoutException as exc:
+                        raise ApiError(504, f"timed out uploading to {field}") from exc
+                    except httpx.HTTPError as exc:
+                        raise ApiError(502, f"could not upload to {field}: {type(exc).__name__}") from exc
+                    if resp.status_code in (307, 308) and "location" in resp.headers:
+                        current = urljoin(current, resp.headers["location"])
+                        continue
+                    if resp.status_code >= 300:
+                        raise ApiError(502, f"could not upload to {field}: the server answered {resp.status_code}")
+                    return size
+                raise ApiError(502, f"{field} redirected more than {policy.max_redirects} times")
+    except TimeoutError as exc:
+        raise ApiError(504, f"uploading to {field} took longer than {policy.total_timeout_s:g} s") from exc

@@ -1,0 +1,1 @@
+"""Audio padding predictor (CPU): delay a track by prepending silence, as 48 kHz stereo Opus WebM."""
