@@ -25,6 +25,11 @@ ENV_API_KEY_FILE = "REFLECTOR_GPU_APIKEY_FILE"
 ENV_AUTH_DISABLED = "REFLECTOR_GPU_AUTH_DISABLED"
 #: Comma-separated host names or CIDRs that user-supplied URLs may reach despite the SSRF guard.
 ENV_URL_ALLOWLIST = "REFLECTOR_GPU_URL_ALLOWLIST"
+#: The model a predictor loads (hub name or directory; ``/mnt/models`` with a storageUri) when
+#: its own ``REFLECTOR_GPU_<PREDICTOR>_MODEL`` is unset. Set by the operator.
+ENV_MODEL = "REFLECTOR_GPU_MODEL"
+#: Requests a predictor holds at once before answering 503 + Retry-After.
+ENV_MAX_PENDING_REQUESTS = "REFLECTOR_GPU_MAX_PENDING_REQUESTS"
 #: Transcriber profile: ``live`` (short clips, high concurrency) or ``file`` (long files).
 ENV_PROFILE = "REFLECTOR_GPU_PROFILE"
 PROFILES = ("live", "file")

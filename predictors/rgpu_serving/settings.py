@@ -17,6 +17,9 @@ class ServingSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="REFLECTOR_GPU_", extra="ignore")
 
+    #: The model to load when the predictor's own setting is empty (the operator sets it).
+    model: str = ""
+
     # Auth. The key variable name is kept from the reference deployment.
     apikey: str = Field("", repr=False, description="API keys, comma-separated.")
     apikey_file: Path | None = Field(None, description="File or directory holding API keys.")

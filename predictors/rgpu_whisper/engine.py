@@ -69,9 +69,10 @@ def resolve_model(model: str, model_dir: str | None) -> str:
 
 
 class WhisperEngine(TranscriptionEngine):
-    def __init__(self, settings: WhisperSettings, model_dir: str | None = None):
+    def __init__(self, settings: WhisperSettings, model_dir: str | None = None, fallback_model: str = ""):
         self.settings = settings
         self.model_dir = model_dir
+        self.fallback_model = fallback_model
         self.max_batch = settings.batch_size
         self.max_wait_s = settings.max_batch_wait_ms / 1000
         self.model = None
@@ -82,7 +83,7 @@ class WhisperEngine(TranscriptionEngine):
     def load(self) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-        source = resolve_model(self.settings.model, self.model_dir)
+        source = resolve_model(self.settings.model or self.fallback_model, self.model_dir)
         device, compute_type = pick_device(self.settings.device, self.settings.compute_type)
         log.info("loading Whisper %s on %s/%s", source, device, compute_type)
         try:

@@ -15,5 +15,6 @@ def build_predictor(
     settings: ServingSettings | None = None,
     whisper: WhisperSettings | None = None,
 ) -> TranscriptionPredictor:
-    engine = WhisperEngine(whisper or WhisperSettings(), model_dir=model_dir)
-    return TranscriptionPredictor(name, engine, settings or ServingSettings())
+    settings = settings or ServingSettings()
+    engine = WhisperEngine(whisper or WhisperSettings(), model_dir=model_dir, fallback_model=settings.model)
+    return TranscriptionPredictor(name, engine, settings)

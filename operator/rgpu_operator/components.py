@@ -1,0 +1,159 @@
+"""The components a ReflectorGPU deploys, and how each is named, labelled and routed.
+
+One table so that builders, status and routing agree on names. Route paths come from the
+shared contract (``rgpu_contract``); nothing here imports predictor code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import rgpu_contract as contract
+
+from . import API_VERSION, FIELD_MANAGER, GROUP, KIND
+
+#: The env var naming the model (hub name or local directory) a predictor loads.
+ENV_MODEL = contract.ENV_MODEL
+#: How many requests a predictor holds at once before answering 503 + Retry-After.
+ENV_MAX_CONCURRENCY = contract.ENV_MAX_PENDING_REQUESTS
+
+#: Common labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_INSTANCE = "app.kubernetes.io/instance"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_PART_OF = "app.kubernetes.io/part-of"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+#: Namespace/name of the owning ReflectorGPU (cluster-scoped children have no owner reference).
+LABEL_OWNER = f"{GROUP}/owner"
+#: Pods carrying this label (value "true") may call the predictors through the NetworkPolicy.
+LABEL_CLIENT = f"{GROUP}/client"
+PART_OF = "reflector-gpu"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One InferenceService the operator may deploy."""
+
+    name: str  #: component name, also the suffix of the InferenceService name
+    section: str  #: key of the spec block that configures it
+    profile: str | None = None  #: transcriber profile (live/file), for the scaling sub-block
+    gpu: bool = True  #: padding runs on CPU only
+    default_pool: str = ""
+    prefix: str = ""  #: ingress path prefix (the live and file transcribers share one)
+    env_var: str | None = None  #: the Reflector setting pointing at this prefix
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component("transcriber-live", "transcriber", "live", True, "a10g", "/transcriber", "TRANSCRIPT_URL"),
+    Component("transcriber-file", "transcriber", "file", True, "l40s", "/transcriber", None),
+    Component("diarizer", "diarizer", None, True, "a10g", "/diarizer", "DIARIZATION_URL"),
+    Component("translator", "translator", None, True, "a10g", "/translator", "TRANSLATE_URL"),
+    Component("llm", "llm", None, True, "l40s", "/llm", "LLM_URL"),
+    Component("padding", "padding", None, False, "", "/padding", "PADDING_URL"),
+)
+BY_NAME = {c.name: c for c in COMPONENTS}
+#: Reflector settings, in the order the docs list them.
+ENDPOINT_VARS = ("TRANSCRIPT_URL", "DIARIZATION_URL", "TRANSLATE_URL", "LLM_URL", "PADDING_URL")
+#: The OpenAI-compatible client appends /chat/completions to LLM_URL, so it points at /v1.
+ENDPOINT_SUFFIX = {"LLM_URL": "/v1"}
+
+
+def routes(component: Component) -> tuple[str, ...]:
+    """Paths the ingress sends to ``component`` (from the shared contract)."""
+    return contract.COMPONENT_ROUTES[component.name]
+
+
+def block(spec: dict, component: Component) -> dict:
+    """The spec block holding replicas/pool/resources for ``component``."""
+    section = spec[component.section]
+    return section[component.profile] if component.profile else section
+
+
+def enabled(spec: dict, component: Component) -> bool:
+    return component.section == "transcriber" or bool(spec[component.section].get("enabled", True))
+
+
+def predictor(spec: dict, component: Component) -> str:
+    """Which predictor image serves ``component`` (the transcriber's depends on its engine)."""
+    return spec["transcriber"]["engine"] if component.section == "transcriber" else component.section
+
+
+def isvc_name(owner: str, component: Component) -> str:
+    return f"{owner}-{component.name}"
+
+
+def predictor_service(owner: str, component: Component) -> str:
+    """KServe's Service in front of the predictor pods (RawDeployment and Serverless alike)."""
+    return f"{isvc_name(owner, component)}-predictor"
+
+
+def secret_name(owner: str) -> str:
+    return f"{owner}-apikey"
+
+
+def routing_name(owner: str) -> str:
+    return owner
+
+
+def networkpolicy_name(owner: str) -> str:
+    return f"{owner}-predictors"
+
+
+def modelcache_name(namespace: str, owner: str, component: Component, uri: str) -> str:
+    """Cluster-scoped name; the URI hash makes a new cache when the (immutable) URI changes."""
+    digest = hashlib.sha256(uri.encode()).hexdigest()[:8]
+    return f"{namespace}-{owner}-{component.name}-{digest}"[:253]
+
+
+def owner_label(namespace: str, name: str) -> str:
+    """Label value naming a namespaced owner (label values: <= 63 chars, no '/')."""
+    value = f"{namespace}.{name}"
+    return value if len(value) <= 63 else hashlib.sha256(value.encode()).hexdigest()[:63]
+
+
+def labels(owner: str, component: str | None = None) -> dict[str, str]:
+    out = {
+        LABEL_NAME: PART_OF,
+        LABEL_INSTANCE: owner,
+        LABEL_PART_OF: PART_OF,
+        LABEL_MANAGED_BY: FIELD_MANAGER,
+    }
+    if component:
+        out[LABEL_COMPONENT] = component
+    return out
+
+
+def selector(owner: str, component: str | None = None) -> dict[str, str]:
+    """The subset of :func:`labels` that identifies pods (stable across upgrades)."""
+    out = {LABEL_PART_OF: PART_OF, LABEL_INSTANCE: owner}
+    if component:
+        out[LABEL_COMPONENT] = component
+    return out
+
+
+def owner_reference(owner: dict) -> dict:
+    """Owner reference to the ReflectorGPU ``owner`` (its body); GC deletes children with it."""
+    meta = owner["metadata"]
+    if not meta.get("uid"):
+        raise ValueError("the owner has no metadata.uid; it must be read from the API server")
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def metadata(owner: dict, name: str, component: str | None = None, *, namespaced: bool = True) -> dict:
+    """Metadata shared by every child: name, namespace, labels and the owner reference."""
+    meta = owner["metadata"]
+    out: dict = {"name": name, "labels": labels(meta["name"], component)}
+    if namespaced:
+        out["namespace"] = meta["namespace"]
+        out["ownerReferences"] = [owner_reference(owner)]
+    else:
+        out["labels"][LABEL_OWNER] = owner_label(meta["namespace"], meta["name"])
+    return out

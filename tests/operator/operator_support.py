@@ -1,0 +1,165 @@
+"""Helpers for the operator tests: sample owners and validators (real CRDs, built-in kinds, CEL)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+CRDS = SHARED / "k8s-crds"
+
+requires_crds = pytest.mark.skipif(
+    not CRDS.is_dir(), reason=f"real KServe/Gateway CRDs not found at {CRDS} (../shared is absent)")
+
+
+def owner(spec: dict | None = None, name: str = "rgpu", namespace: str = "reflector",
+          generation: int = 1) -> dict:
+    """A ReflectorGPU body as the API server would hand it over (uid and generation set)."""
+    from rgpu_operator import API_VERSION, KIND
+    return {"apiVersion": API_VERSION, "kind": KIND,
+            "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}",
+                         "generation": generation},
+            "spec": spec or {}}
+
+
+@functools.cache
+def _crd_validators() -> dict:
+    import jsonschema
+    import yaml
+    out = {}
+    for path in sorted(CRDS.glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            schema = version["schema"]["openAPIV3Schema"]
+            out[(f"{group}/{version['name']}", kind)] = jsonschema.Draft7Validator(schema)
+    return out
+
+
+def unknown_fields(schema: dict, value, path: str = "") -> list[str]:
+    """Fields a structural schema does not declare: the API server would silently prune them."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    out: list[str] = []
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if props is not None and key in props:
+                out += unknown_fields(props[key], item, f"{path}.{key}")
+            elif isinstance(extra, dict):
+                out += unknown_fields(extra, item, f"{path}.{key}")
+            elif props is not None and path != ".metadata":
+                out.append(f"{path}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            out += unknown_fields(schema["items"], item, f"{path}[{i}]")
+    return out
+
+
+def validate_schema(schema: dict, obj: dict) -> None:
+    """jsonschema validation plus the pruning check (no undeclared fields)."""
+    import jsonschema
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+    unknown = unknown_fields(schema, obj)
+    assert not unknown, f"fields the schema does not declare (would be pruned): {unknown}"
+
+
+def validate_crd_object(obj: dict) -> None:
+    """Validate a KServe/Gateway object against the real CRD's openAPIV3Schema: types, enums,
+    patterns, undeclared (pruned) fields, and the CRD's own CEL rules (via cel-python)."""
+    if not CRDS.is_dir():
+        pytest.skip(f"real CRDs not found at {CRDS}")
+    validator = _crd_validators()[(obj["apiVersion"], obj["kind"])]
+    validate_schema(validator.schema, obj)
+    problems = cel_errors(validator.schema, obj)
+    assert not problems, f"the CRD's CEL rules reject it: {problems}"
+
+
+def cel_errors(schema: dict, value, path: str = "") -> list[str]:
+    """Evaluate every x-kubernetes-validations rule on the values present, as the API server
+    does after defaulting (cel-python stands in for the server's CEL)."""
+    import celpy
+    out: list[str] = []
+    for rule in schema.get("x-kubernetes-validations", []):
+        if "oldSelf" in rule["rule"]:
+            continue  # transition rules do not apply on create
+        program = _cel_program(rule["rule"])
+        try:
+            result = program.evaluate({"self": celpy.json_to_cel(value)})
+        except celpy.CELEvalError as exc:
+            result = exc
+        if isinstance(result, Exception) or not bool(result):
+            out.append(f"{path or '<root>'}: {rule['message']}")
+    if isinstance(value, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key in value:
+                out += cel_errors(sub, value[key], f"{path}.{key}")
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, item in value.items():
+                out += cel_errors(extra, item, f"{path}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            out += cel_errors(schema["items"], item, f"{path}[{i}]")
+    return out
+
+
+@functools.cache
+def _cel_program(rule: str):
+    import celpy
+    env = celpy.Environment()
+    return env.program(env.compile(rule))
+
+
+def validate_builtin(obj: dict, version: str = "1.33") -> None:
+    import kubernetes_validate
+    kubernetes_validate.validate(obj, version, strict=True)
+
+
+def validate_any(obj: dict) -> None:
+    group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
+    if group.endswith(("kserve.io", "gateway.networking.k8s.io")):
+        validate_crd_object(obj)
+    else:
+        validate_builtin(obj)
+
+
+@contextlib.asynccontextmanager
+async def operator_thread(settings):
+    """The operator (kopf + rgpu_operator.handlers) in a thread with its own loop, as in
+    production. (kopf.operator() cancels, when it stops, every task created in its loop after it
+    started, which would include pytest's fixture teardown if it shared the test's loop.)"""
+    import kopf
+    from rgpu_operator import handlers  # noqa: F401 - registers the handlers
+
+    stop, ready = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(kopf.operator(standalone=True, namespaces=list(settings.namespaces),
+                                      clusterwide=not settings.namespaces,
+                                      memo=kopf.Memo(settings=settings, locks={}),
+                                      stop_flag=stop, ready_flag=ready))
+        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="operator", daemon=True)
+    thread.start()
+    assert await asyncio.to_thread(ready.wait, 10), "the operator did not start"
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join, 15)
+    assert not thread.is_alive(), "the operator did not stop within 15 s"
+    assert not errors, errors
