@@ -58,6 +58,7 @@ COMPONENT_ROUTES: dict[str, tuple[str, ...]] = {
 ENGINES = ("parakeet", "whisper")
 PREDICTOR_COMMANDS: dict[str, str] = {
     "whisper": "rgpu-whisper",
+    "parakeet": "rgpu-parakeet",
     "translator": "rgpu-translator",
     "padding": "rgpu-padding",
 }

@@ -1,0 +1,1 @@
+"""Parakeet transcription predictor (NVIDIA NeMo FastConformer-TDT) on the shared serving core."""

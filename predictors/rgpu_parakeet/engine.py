@@ -1,0 +1,278 @@
+"""NVIDIA NeMo Parakeet (FastConformer-TDT) behind the shared transcription routes.
+
+The core plans the chunks (whole clips, or VAD chunks of at most ``max_chunk_s`` for long audio,
+anything under 0.5 s padded with silence) and its dynamic batcher gathers chunks from concurrent
+requests and from one long file; each gathered batch is ONE ``model.transcribe(..., timestamps=True)``
+call, NeMo's own batched inference, on a single inference thread (NeMo's ``transcribe`` toggles
+model state and is not re-entrant). Word timestamps come from TDT greedy decoding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from rgpu_serving.errors import ApiError
+from rgpu_serving.formats import ChunkTranscript, TextSegment
+from rgpu_serving.timing import Word
+from rgpu_serving.transcription import TranscriptionEngine
+
+from .settings import ParakeetSettings
+
+log = logging.getLogger("rgpu.parakeet")
+
+SAMPLE_RATE = 16_000
+DEFAULT_HUB_MODEL = "nvidia/parakeet-tdt-0.6b-v2"
+
+#: parakeet-tdt-0.6b-v3: the 25 European languages of its model card (it detects the language itself).
+V3_LANGUAGES = (
+    "bg", "hr", "cs", "da", "nl", "en", "et", "fi", "fr", "de", "el", "hu", "it",
+    "lv", "lt", "mt", "pl", "pt", "ro", "sk", "sl", "es", "sv", "ru", "uk",
+)
+#: Known model names (matched in the hub name or the .nemo file/directory name) -> languages.
+KNOWN_MODELS: dict[str, tuple[str, ...]] = {
+    "parakeet-tdt-0.6b-v3": V3_LANGUAGES,
+    "parakeet-tdt-0.6b-v2": ("en",),
+}
+
+#: Loggers of NeMo and the libraries it drags in that chatter on every call.
+_CHATTY_LOGGERS = ("nemo_logger", "nemo", "nv_one_logger", "lightning", "pytorch_lightning", "lightning.pytorch",
+                   "lightning_fabric", "lhotse", "numba", "torch.distributed")
+
+
+class ModelUnavailable(RuntimeError):
+    pass
+
+
+def languages_for(source: str, configured: str = "") -> tuple[str, ...]:
+    """Languages a model accepts: configured, else by known model name, else English only."""
+    if configured.strip():
+        return tuple(dict.fromkeys(c.strip().lower() for c in configured.split(",") if c.strip()))
+    name = source.lower()
+    for known, langs in KNOWN_MODELS.items():
+        if known in name:
+            return langs
+    return ("en",)
+
+
+def find_nemo_file(candidate: Path) -> Path:
+    """The ``.nemo`` file named, or the single one inside a directory (KServe ``/mnt/models``)."""
+    if candidate.is_file():
+        if candidate.suffix != ".nemo":
+            raise ModelUnavailable(f"{candidate} is not a NeMo model: a .nemo file is expected")
+        return candidate
+    found = sorted(candidate.glob("*.nemo")) or sorted(candidate.glob("*/*.nemo"))
+    if not found:
+        raise ModelUnavailable(f"no .nemo model file in {candidate} (KServe's storageUri should hold e.g. parakeet-tdt-0.6b-v2.nemo)")
+    if len(found) > 1:
+        log.warning("several .nemo files in %s; using %s", candidate, found[0])
+    return found[0]
+
+
+def resolve_model(model: str, model_dir: str | None) -> tuple[str, bool]:
+    """``(source, is_local)``: a local .nemo file if one is named or mounted, else a hub name."""
+    for candidate in (model, model_dir):
+        if candidate and Path(candidate).exists():
+            return str(find_nemo_file(Path(candidate))), True
+    if model:
+        if model.startswith(("/", "./", "../", "~")) or model.endswith(".nemo"):
+            raise ModelUnavailable(f"Parakeet model {model} does not exist")
+        return model, False
+    raise ModelUnavailable(
+        "no Parakeet model configured: set REFLECTOR_GPU_PARAKEET_MODEL to a .nemo file, a directory holding "
+        f"one, or a hub name (e.g. {DEFAULT_HUB_MODEL}), or pass --model_dir (KServe mounts storageUri at /mnt/models)"
+    )
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(dtype: str, device: str):
+    """Autocast precision on GPU (bf16 where supported, else fp16); None means float32."""
+    import torch
+
+    if not device.startswith("cuda") or dtype == "float32":
+        return None
+    if dtype == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if dtype in ("float16", "bfloat16"):
+        return getattr(torch, dtype)
+    raise ModelUnavailable(f"REFLECTOR_GPU_PARAKEET_DTYPE must be auto, float32, float16 or bfloat16; got '{dtype}'")
+
+
+def quiet_nemo(level: str = "ERROR") -> None:
+    """Route NeMo's logging through the service's handlers at ``level``; no stdout/stderr swapping.
+
+    NeMo's logger prints through its own stdout/stderr stream handlers and buffers every record
+    in unbounded in-memory handlers (meant to be flushed to a log file it never gets here):
+    both are removed, and the logger propagates to the root logger (JSON logs) instead.
+    """
+    lvl = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    if not isinstance(lvl, int):
+        lvl = logging.ERROR
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(max(lvl, logging.WARNING) if name != "nemo_logger" else lvl)
+    try:
+        from nemo.utils import logging as nemo_logging
+    except Exception:  # pragma: no cover - NeMo absent: load() reports it
+        return
+    nemo_logging.set_verbosity(lvl)
+    logger = logging.getLogger("nemo_logger")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    with contextlib.suppress(Exception):
+        nemo_logging._handlers.clear()
+    logger.propagate = True
+    if lvl >= logging.ERROR:
+        # NeMo re-routes Python warnings into its logger; keep its import/config warnings out of the log.
+        with contextlib.suppress(Exception):
+            nemo_logging.captureWarnings(False)
+        for module in ("nemo", "lightning", "pytorch_lightning", "lhotse", "megatron", "torch.nn.modules.rnn"):
+            warnings.filterwarnings("ignore", module=rf"{re.escape(module)}(\..*)?$")
+
+
+class ParakeetEngine(TranscriptionEngine):
+    min_chunk_s = 0.5  # NeMo fails on shorter input: the core pads shorter chunks with silence
+
+    def __init__(self, settings: ParakeetSettings, model_dir: str | None = None):
+        self.settings = settings
+        self.model_dir = model_dir
+        profile = settings.resolved
+        self.profile = settings.profile
+        self.max_batch = profile.batch_size
+        self.max_wait_s = profile.max_batch_wait_ms / 1000
+        self.max_chunk_s = profile.max_chunk_s
+        self.model = None
+        self.source = ""
+        self.device = "cpu"
+        self.autocast_dtype = None
+        self.languages: tuple[str, ...] = ("en",)
+        self._lock = threading.Lock()
+        #: Model calls and chunks transcribed (in-process introspection; /metrics has the batch-size histogram).
+        self.calls = 0
+        self.chunks = 0
+
+    # ---- model -------------------------------------------------------------------------
+    def load(self) -> None:
+        quiet_nemo(self.settings.nemo_log_level)
+        source, local = resolve_model(self.settings.model, self.model_dir)
+        try:
+            import torch
+            from nemo.collections.asr.models import ASRModel
+        except ImportError as exc:
+            raise ModelUnavailable(
+                f"NeMo is not installed ({exc}); install the predictor with: pip install 'reflector-gpu[parakeet]'"
+            ) from exc
+        quiet_nemo(self.settings.nemo_log_level)  # NeMo's logger exists now
+        if self.settings.cpu_threads > 0:
+            torch.set_num_threads(self.settings.cpu_threads)
+        device = pick_device(self.settings.device)
+        self.autocast_dtype = pick_dtype(self.settings.dtype, device)
+        log.info("loading Parakeet %s on %s (%s), profile %s", source, device,
+                 self.autocast_dtype or "float32", self.profile)
+        try:
+            if local:
+                model = ASRModel.restore_from(source, map_location=torch.device(device))
+            else:
+                model = ASRModel.from_pretrained(source, map_location=torch.device(device))
+        except Exception as exc:
+            if not local:
+                raise ModelUnavailable(
+                    f"could not load Parakeet model '{source}' from the hub ({type(exc).__name__}: {exc}); "
+                    "without network access, point REFLECTOR_GPU_PARAKEET_MODEL or --model_dir at a local .nemo file"
+                ) from exc
+            raise ModelUnavailable(f"could not load NeMo model {source}: {type(exc).__name__}: {exc}") from exc
+        model.eval()
+        self._enable_timestamps(model)
+        self.model = model
+        self.device = device
+        self.source = source
+        self.languages = languages_for(source, self.settings.languages)
+        quiet_nemo(self.settings.nemo_log_level)
+        self.transcribe_batch("en", [np.zeros(SAMPLE_RATE, dtype=np.float32)])  # warm up (and fail early)
+        self.calls = self.chunks = 0
+
+    @staticmethod
+    def _enable_timestamps(model) -> None:
+        """Switch decoding to timestamps once, so ``transcribe`` does not rebuild it per call."""
+        from omegaconf import open_dict
+
+        cfg = model.cfg.decoding
+        if cfg.get("compute_timestamps", None) is not True:
+            with open_dict(cfg):
+                cfg.compute_timestamps = True
+            model.change_decoding_strategy(cfg, verbose=False)
+
+    # ---- languages ---------------------------------------------------------------------
+    def resolve_language(self, language: str | None) -> str | None:
+        if language is None or language.lower() == "auto":
+            return "en" if self.languages == ("en",) else None
+        code = language.strip().lower()
+        if self.languages == ("en",) and code != "en":
+            raise ApiError(400, f"this Parakeet model only supports English; got language '{language}'")
+        if code not in self.languages:
+            raise ApiError(400, f"unsupported language '{language}' for this Parakeet model; supported: "
+                                f"{', '.join(self.languages)}")
+        return code
+
+    # ---- inference ---------------------------------------------------------------------
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast(device_type="cuda", dtype=self.autocast_dtype)
+
+    def transcribe_batch(self, language: str | None, chunks: list[np.ndarray]) -> list[ChunkTranscript]:
+        """One NeMo ``transcribe`` call for all ``chunks`` (the model detects v3's language itself)."""
+        assert self.model is not None, "model not loaded"
+        import torch
+
+        audio = [np.ascontiguousarray(c, dtype=np.float32) for c in chunks]  # memmap slices -> heap, per batch
+        if self.settings.cpu_threads > 0 and torch.get_num_threads() != self.settings.cpu_threads:
+            torch.set_num_threads(self.settings.cpu_threads)  # this inference thread too, not only the loader's
+        with self._lock, torch.inference_mode(), self._autocast():
+            out = self.model.transcribe(
+                audio, batch_size=len(audio), timestamps=True, return_hypotheses=True, verbose=False, num_workers=0
+            )
+        if isinstance(out, tuple):  # older NeMo: (best, all)
+            out = out[0]
+        self.calls += 1
+        self.chunks += len(chunks)
+        return [to_chunk_transcript(h, len(a) / SAMPLE_RATE) for h, a in zip(out, audio)]
+
+
+def _r(x) -> float:
+    return round(float(x), 2)
+
+
+def to_chunk_transcript(hyp, duration_s: float) -> ChunkTranscript:
+    """NeMo hypothesis -> words with a Whisper-style trailing space (times rounded to 10 ms) and segments."""
+    text = (hyp.text if isinstance(hyp.text, str) else "").strip()
+    stamps = getattr(hyp, "timestamp", None) or {}
+    words = [
+        Word(str(w["word"]).strip() + " ", _r(w["start"]), max(_r(w["start"]), _r(w["end"])))
+        for w in stamps.get("word", [])
+        if str(w.get("word", "")).strip()
+    ]
+    segments = [
+        TextSegment(start=_r(s["start"]), end=max(_r(s["start"]), _r(s["end"])), text=str(s["segment"]).strip())
+        for s in stamps.get("segment", [])
+        if str(s.get("segment", "")).strip()
+    ]
+    if text and " ".join(s.text for s in segments) != " ".join(text.split()):
+        # Segments must carry the whole text (the core joins them): fall back to one span.
+        end = words[-1].end if words else duration_s
+        segments = [TextSegment(start=words[0].start if words else 0.0, end=end, text=text)]
+    return ChunkTranscript(words, segments)
