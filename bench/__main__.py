@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from . import parakeet_bench, whisper_bench
+from . import llm_bench, parakeet_bench, whisper_bench
 
-BENCHES = {"whisper": whisper_bench.main, "parakeet": parakeet_bench.main}
+BENCHES = {"whisper": whisper_bench.main, "parakeet": parakeet_bench.main, "llm": llm_bench.main}
 
 
 def main(argv: list[str]) -> int:

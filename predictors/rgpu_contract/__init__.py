@@ -60,6 +60,7 @@ PREDICTOR_COMMANDS: dict[str, str] = {
     "whisper": "rgpu-whisper",
     "parakeet": "rgpu-parakeet",
     "translator": "rgpu-translator",
+    "llm": "rgpu-llm",
     "padding": "rgpu-padding",
 }
 

@@ -35,6 +35,11 @@ class ReflectorPredictor(kserve.Model, abc.ABC):
     def router(self) -> APIRouter:
         """The Reflector contract routes this predictor serves."""
 
+    def priority_router(self) -> APIRouter | None:
+        """Routes registered BEFORE KServe's own, for a path both claim (e.g. the OpenAI model list
+        on ``GET /v1/models``, which KServe's V1 protocol also serves). None for most predictors."""
+        return None
+
     def load(self) -> bool:
         try:
             self.load_model()

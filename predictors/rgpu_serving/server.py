@@ -50,6 +50,10 @@ def build_app(predictors: Sequence[ReflectorPredictor], settings: ServingSetting
         grace_period=grace_period_s,
     )
     app = kserve_app()
+    for p in predictors:  # routes that must match before KServe's (FastAPI matches in registration order)
+        early = p.priority_router()
+        if early is not None:
+            app.include_router(early)
     rest.create_application()
     for p in predictors:
         app.include_router(p.router())

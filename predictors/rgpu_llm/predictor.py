@@ -1,0 +1,321 @@
+"""The LLM predictor: ``POST /llm`` and the OpenAI-compatible API on the shared serving core.
+
+Every generation goes through one ``DynamicBatcher``: concurrent requests (and the ``n``
+choices of one request) are decoded together by ``LLMEngine.generate``. Streaming requests get
+their text from the inference thread through an asyncio queue as it is decoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import threading
+from collections.abc import Hashable
+from typing import Any
+
+import rgpu_contract as contract
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, StreamingResponse
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+from pydantic import BaseModel, ConfigDict
+from rgpu_serving.batching import DynamicBatcher
+from rgpu_serving.errors import ApiError
+from rgpu_serving.metrics import BATCH_SIZE
+from rgpu_serving.predictor import ReflectorPredictor
+from rgpu_serving.settings import ServingSettings
+
+from . import openai_api as oa
+from .engine import GenParams, GenRequest, GenResult, LLMEngine
+from .settings import LLMSettings
+
+log = logging.getLogger("rgpu.llm")
+
+#: KServe's OpenAI route prefix (``KSERVE_OPENAI_ROUTE_PREFIX``); the routes are served with and without it.
+OPENAI_PREFIX = "/openai"
+CHAT_PATH = "/v1/chat/completions"
+COMPLETIONS_PATH = "/v1/completions"
+MODELS_PATH = "/v1/models"
+
+
+class LLMRequest(BaseModel):
+    """The seed's ``/llm`` body. ``gen_cfg`` takes generation parameters (transformers names)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: str
+    gen_schema: dict[str, Any] | str | None = None
+    gen_cfg: dict[str, Any] | None = None
+
+
+def _number(cfg: dict, key: str, kind: type, lo: float | None = None, hi: float | None = None):
+    value = cfg.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and int(value) != value):
+        raise ApiError(400, f"gen_cfg.{key} must be {'an integer' if kind is int else 'a number'}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ApiError(400, f"gen_cfg.{key} must be between {lo} and {hi}")
+    return kind(value)
+
+
+class LLMPredictor(ReflectorPredictor):
+    def __init__(self, name: str, engine: LLMEngine, settings: ServingSettings):
+        super().__init__(name, settings)
+        self.engine = engine
+        s = engine.settings
+        self.batcher: DynamicBatcher[GenRequest, GenResult] = DynamicBatcher(
+            self._run_batch, max_batch=s.max_batch, max_wait_s=s.max_batch_wait_ms / 1000, name=name
+        )
+        self.created = oa.now()
+        self._grammars: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._grammar_lock = threading.Lock()
+
+    # ---- model -------------------------------------------------------------------------
+    def load_model(self) -> None:
+        self.engine.load()
+
+    def _run_batch(self, _key: Hashable, items: list[GenRequest]) -> list[GenResult]:
+        BATCH_SIZE.labels(self.name).observe(len(items))
+        return self.engine.generate(items)
+
+    def model_names(self) -> list[str]:
+        extra = [n.strip() for n in self.engine.settings.served_model_names.split(",") if n.strip()]
+        return list(dict.fromkeys([self.name, *extra]))
+
+    # ---- routes ------------------------------------------------------------------------
+    def priority_router(self) -> APIRouter:
+        """``GET /v1/models`` in OpenAI's shape; it must win over KServe's V1 model list."""
+        r = APIRouter(tags=[self.name])
+        r.add_api_route(MODELS_PATH, self.list_models, methods=["GET"], summary="OpenAI model list (shadows KServe's V1 list on this path)")
+        return r
+
+    def router(self) -> APIRouter:
+        r = APIRouter(tags=[self.name])
+        r.add_api_route(contract.LLM_PATH, self.llm, methods=["POST"], summary="Seed route: {prompt, gen_schema?, gen_cfg?} -> {text}")
+        for prefix in ("", OPENAI_PREFIX):
+            r.add_api_route(prefix + CHAT_PATH, self.chat_completions, methods=["POST"], summary="OpenAI chat completions")
+            r.add_api_route(prefix + COMPLETIONS_PATH, self.completions, methods=["POST"], summary="OpenAI text completions")
+        r.add_api_route(OPENAI_PREFIX + MODELS_PATH, self.list_models, methods=["GET"], summary="OpenAI model list")
+        r.add_api_route(OPENAI_PREFIX + MODELS_PATH + "/{model_id}", self.get_model, methods=["GET"], summary="OpenAI model")
+        return r
+
+    async def list_models(self) -> dict:
+        return oa.model_list(self.model_names(), self.created)
+
+    async def get_model(self, model_id: str) -> dict:
+        if model_id not in self.model_names():
+            raise ApiError(404, f"model '{model_id}' not found; this server has {', '.join(self.model_names())}")
+        return oa.model_list([model_id], self.created)["data"][0]
+
+    # ---- helpers -----------------------------------------------------------------------
+    async def _grammar(self, schema: Any) -> str | None:
+        if schema is None:
+            return None
+        key = json.dumps(schema, sort_keys=True) if not isinstance(schema, str) else schema
+        with self._grammar_lock:
+            if key in self._grammars:
+                self._grammars.move_to_end(key)
+                return self._grammars[key]
+        grammar = await asyncio.to_thread(self.engine.compile_schema, schema)
+        with self._grammar_lock:
+            self._grammars[key] = grammar
+            while len(self._grammars) > 128:
+                self._grammars.popitem(last=False)
+        return grammar
+
+    def _params(self, body: oa._Sampling, max_new: int, index: int = 0) -> GenParams:
+        seed = body.seed + index if body.seed is not None else None
+        temperature = 1.0 if body.temperature is None else body.temperature
+        return GenParams(max_new, temperature, body.top_p or 1.0, body.stops(), seed)
+
+    def _model_id(self, requested: str | None) -> str:
+        return requested if requested in self.model_names() else self.name
+
+    def _stream(self, requests: list[GenRequest], first, piece, final, tail) -> StreamingResponse:
+        """SSE: ``first(i)`` per choice, ``piece(i, text)`` as text is decoded, ``final(i, result)``,
+        ``tail(results)`` (usage), then ``[DONE]``. Admission is held until the stream ends."""
+        admitted = self.admission.admit()
+        admitted.__enter__()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        def emitter(index: int):
+            return lambda text: loop.call_soon_threadsafe(queue.put_nowait, (index, text))
+
+        for i, req in enumerate(requests):
+            req.emit = emitter(i)
+        task = asyncio.ensure_future(self.batcher.submit(requests))
+        task.add_done_callback(lambda _: queue.put_nowait(None))
+
+        async def events():
+            try:
+                for i in range(len(requests)):
+                    if (event := first(i)) is not None:
+                        yield oa.sse(event)
+                while (item := await queue.get()) is not None:
+                    yield oa.sse(piece(*item))
+                try:
+                    results = task.result()
+                except Exception as exc:
+                    log.exception("streamed generation failed")
+                    yield oa.sse({"error": {"message": f"generation failed: {type(exc).__name__}", "type": "server_error"}})
+                    return
+                for i, result in enumerate(results):
+                    yield oa.sse(final(i, result))
+                if (event := tail(results)) is not None:
+                    yield oa.sse(event)
+                yield oa.sse("[DONE]")
+            finally:
+                for req in requests:
+                    req.cancelled = True  # a client that went away frees its batch rows
+                if not task.done():
+                    task.cancel()
+                admitted.__exit__(None, None, None)
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    # ---- OpenAI chat -------------------------------------------------------------------
+    async def chat_completions(self, body: oa.ChatCompletionRequest):
+        self.require_ready()
+        messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+        ids = await asyncio.to_thread(self.engine.encode_chat, messages)
+        max_new = self.engine.check_budget(len(ids), body.budget(), self.engine.settings.default_max_tokens)
+        grammar = await self._grammar(oa.response_schema(body.response_format))
+        requests = [GenRequest(ids, self._params(body, max_new, i), grammar) for i in range(body.n)]
+        cid, created, model = oa.new_id("chatcmpl"), oa.now(), self._model_id(body.model)
+        if body.stream:
+            def tail(results):
+                if not body.include_usage():
+                    return None
+                event = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": []}
+                event["usage"] = oa.usage(len(ids), sum(r.completion_tokens for r in results))
+                return event
+
+            return self._stream(
+                requests,
+                first=lambda i: oa.chat_chunk(cid, model, created, i, {"role": "assistant", "content": ""}),
+                piece=lambda i, text: oa.chat_chunk(cid, model, created, i, {"content": text}),
+                final=lambda i, r: oa.chat_chunk(cid, model, created, i, {}, oa.finish(r.finish_reason)),
+                tail=tail,
+            )
+        with self.admission.admit():
+            results = await self.batcher.submit(requests)
+        return JSONResponse(oa.chat_completion(cid, model, created, results, len(ids)))
+
+    # ---- OpenAI text completions -------------------------------------------------------
+    async def completions(self, body: oa.CompletionRequest):
+        self.require_ready()
+        prompt = body.prompt
+        if isinstance(prompt, list) and prompt and all(isinstance(t, int) for t in prompt):
+            ids = list(prompt)
+            text_prompt = self.engine.tokenizer.decode(ids)
+        else:
+            if isinstance(prompt, list):
+                if len(prompt) != 1:
+                    raise ApiError(400, "prompt: send one prompt per request (a string or a list with one string)")
+                prompt = prompt[0]
+            text_prompt = str(prompt)
+            ids = await asyncio.to_thread(self.engine.encode_text, text_prompt)
+        if not ids:
+            raise ApiError(400, "prompt is empty")
+        max_new = self.engine.check_budget(len(ids), body.max_tokens, self.engine.settings.default_max_tokens)
+        grammar = await self._grammar(oa.response_schema(body.response_format))
+        requests = [GenRequest(ids, self._params(body, max_new, i), grammar) for i in range(body.n)]
+        cid, created, model = oa.new_id("cmpl"), oa.now(), self._model_id(body.model)
+        echo = text_prompt if body.echo else ""
+        if body.stream:
+            def tail(results):
+                if not body.include_usage():
+                    return None
+                event = {"id": cid, "object": "text_completion", "created": created, "model": model, "choices": []}
+                event["usage"] = oa.usage(len(ids), sum(r.completion_tokens for r in results))
+                return event
+
+            return self._stream(
+                requests,
+                first=lambda i: oa.text_chunk(cid, model, created, i, echo) if echo else None,
+                piece=lambda i, text: oa.text_chunk(cid, model, created, i, text),
+                final=lambda i, r: oa.text_chunk(cid, model, created, i, "", oa.finish(r.finish_reason)),
+                tail=tail,
+            )
+        with self.admission.admit():
+            results = await self.batcher.submit(requests)
+        texts = [echo + r.text for r in results]
+        return JSONResponse(oa.text_completion(cid, model, created, texts, results, len(ids)))
+
+    # ---- the seed's /llm ---------------------------------------------------------------
+    async def _generate_llm(self, prompt: str, gen_schema: Any, gen_cfg: dict | None) -> str:
+        cfg = dict(gen_cfg or {})
+        if not isinstance(gen_cfg, (dict, type(None))):
+            raise ApiError(400, "gen_cfg must be an object")
+        max_new = _number(cfg, "max_new_tokens", int, 1) or _number(cfg, "max_tokens", int, 1)
+        temperature = _number(cfg, "temperature", float, 0.0, 2.0)
+        top_p = _number(cfg, "top_p", float, 0.0, 1.0)
+        seed = _number(cfg, "seed", int)
+        do_sample = cfg.get("do_sample")
+        if do_sample is False or (do_sample is None and temperature is None):
+            temperature = 0.0  # greedy unless sampling is asked for, as transformers' generate does
+        stop = cfg.get("stop", cfg.get("stop_strings")) or ()
+        stop = (stop,) if isinstance(stop, str) else tuple(str(s) for s in stop)
+        if self.engine.has_chat_template():
+            ids = await asyncio.to_thread(self.engine.encode_chat, [{"role": "user", "content": prompt}])
+        else:
+            ids = await asyncio.to_thread(self.engine.encode_text, prompt)
+        budget = self.engine.check_budget(len(ids), max_new, self.engine.settings.llm_default_max_new_tokens)
+        grammar = await self._grammar(gen_schema)
+        params = GenParams(budget, 1.0 if temperature is None else temperature, top_p or 1.0, stop, seed)
+        (result,) = await self.batcher.submit([GenRequest(ids, params, grammar)])
+        if grammar is not None and result.finish_reason == "length":
+            raise ApiError(
+                422,
+                f"the model did not complete the JSON within {budget} new tokens; raise gen_cfg.max_new_tokens "
+                "or bound the schema (maxItems, maxLength)",
+            )
+        return result.text
+
+    async def llm(self, body: LLMRequest) -> dict:
+        self.require_ready()
+        with self.admission.admit():
+            return {"text": await self._generate_llm(body.prompt, body.gen_schema, body.gen_cfg)}
+
+    # ---- KServe V1 / V2 protocol -------------------------------------------------------
+    async def predict(self, payload: Any, headers: dict[str, str] | None = None, response_headers=None) -> Any:
+        """V1: ``{"instances": [{"prompt", "gen_schema"?, "gen_cfg"?}]}`` -> ``{"predictions": [{"text"}]}``;
+        V2: BYTES input ``prompt`` (one element per prompt) -> BYTES output ``text``."""
+        self.require_ready()
+        with self.admission.admit():
+            if isinstance(payload, InferRequest):
+                inputs = {i.name: i for i in payload.inputs}
+                if "prompt" not in inputs:
+                    raise ApiError(400, "V2 request needs a BYTES input named 'prompt'")
+                prompts = [p.decode() if isinstance(p, bytes) else str(p) for p in inputs["prompt"].data]
+                texts = await asyncio.gather(*(self._generate_llm(p, None, None) for p in prompts))
+                out = InferOutput(name="text", shape=[len(texts)], datatype="BYTES", data=list(texts))
+                return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=[out])
+            if isinstance(payload, (bytes, str)):
+                payload = json.loads(payload)
+            instances = payload.get("instances") if isinstance(payload, dict) else None
+            if not isinstance(instances, list) or not instances:
+                raise ApiError(400, "expected {'instances': [{'prompt': '...', 'gen_schema'?: {...}, 'gen_cfg'?: {...}}]}")
+            for inst in instances:
+                if not isinstance(inst, dict) or not isinstance(inst.get("prompt"), str):
+                    raise ApiError(400, "each instance needs a string 'prompt'")
+            texts = await asyncio.gather(
+                *(self._generate_llm(i["prompt"], i.get("gen_schema"), i.get("gen_cfg")) for i in instances)
+            )
+            return {"predictions": [{"text": t} for t in texts]}
+
+
+def build_predictor(
+    name: str = "llm",
+    model_dir: str | None = None,
+    settings: ServingSettings | None = None,
+    llm: LLMSettings | None = None,
+) -> LLMPredictor:
+    settings = settings or ServingSettings()
+    llm = llm or LLMSettings()
+    if not llm.model and settings.model:  # the operator's REFLECTOR_GPU_MODEL
+        llm.model = settings.model
+    engine = LLMEngine(llm, model_dir=model_dir)
+    return LLMPredictor(name, engine, settings)

@@ -1,0 +1,85 @@
+"""Model-source resolution, the offline hub error, response_format parsing, and loading a GGUF directly."""
+
+from __future__ import annotations
+
+import pytest
+from rgpu_llm.engine import (
+    GenParams,
+    GenRequest,
+    LLMEngine,
+    ModelUnavailable,
+    resolve_source,
+)
+from rgpu_llm.openai_api import response_schema
+from rgpu_llm.settings import LLMSettings
+from rgpu_serving.errors import ApiError
+
+
+def test_resolve_model_directory_gguf_file_and_hub_name(tmp_path):
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    assert resolve_source(str(hf), None) == (str(hf), None, True)
+    mounted = tmp_path / "mnt-models"  # KServe's /mnt/models holding only a GGUF file
+    mounted.mkdir()
+    (mounted / "m.Q4.gguf").write_bytes(b"GGUF")
+    assert resolve_source("", str(mounted)) == (str(mounted), "m.Q4.gguf", True)
+    assert resolve_source(str(mounted / "m.Q4.gguf"), None) == (str(mounted), "m.Q4.gguf", True)
+    (mounted / "other.gguf").write_bytes(b"GGUF")
+    with pytest.raises(ModelUnavailable, match="REFLECTOR_GPU_LLM_GGUF_FILE"):
+        resolve_source("", str(mounted))
+    assert resolve_source("", str(mounted), "other.gguf") == (str(mounted), "other.gguf", True)
+    assert resolve_source("HuggingFaceTB/SmolLM2-135M-Instruct", "/nonexistent") == (
+        "HuggingFaceTB/SmolLM2-135M-Instruct", None, False)
+
+
+def test_resolve_errors_say_what_to_set(tmp_path):
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        resolve_source(str(tmp_path / "missing"), None)
+    with pytest.raises(ModelUnavailable, match="REFLECTOR_GPU_LLM_MODEL"):
+        resolve_source("", str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelUnavailable, match="no .gguf"):
+        resolve_source("", str(tmp_path / "empty"))
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    with pytest.raises(ModelUnavailable, match="not a .gguf"):
+        resolve_source(str(tmp_path / "weights.bin"), None)
+
+
+def test_hub_name_offline_fails_with_a_clear_message(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    engine = LLMEngine(LLMSettings(model="HuggingFaceTB/SmolLM2-135M-Instruct"))
+    with pytest.raises(ModelUnavailable) as err:
+        engine.load()
+    msg = str(err.value)
+    assert "HuggingFaceTB/SmolLM2-135M-Instruct" in msg and "HF_HUB_OFFLINE" in msg and "REFLECTOR_GPU_LLM_MODEL" in msg
+
+
+def test_response_format_parsing():
+    assert response_schema(None) is None and response_schema({"type": "text"}) is None
+    assert response_schema({"type": "json_object"}) == {"type": "object"}
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    assert response_schema({"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": True}}) == schema
+    for bad in ({"type": "xml"}, {"type": "json_schema"}, {"type": "json_schema", "json_schema": {"name": "x"}}):
+        with pytest.raises(ApiError) as err:
+            response_schema(bad)
+        assert err.value.status_code == 400
+
+
+@pytest.mark.slow
+def test_gguf_file_loads_directly_like_a_mounted_model(smollm2_gguf, tmp_path):
+    """The GGUF path KServe would mount (one .gguf in --model_dir) goes through the real loader."""
+    mounted = tmp_path / "models"
+    mounted.mkdir()
+    (mounted / smollm2_gguf.name).symlink_to(smollm2_gguf)
+    engine = LLMEngine(LLMSettings(cpu_threads=1), model_dir=str(mounted))
+    engine.load()
+    assert engine.context_length == 8192 and engine.has_chat_template()
+    ids = engine.encode_chat([{"role": "user", "content": "What is the capital of France?"}])
+    (result,) = engine.generate([GenRequest(ids, GenParams(8, temperature=0))])
+    assert "paris" in result.text.lower(), result.text
+    grammar = engine.compile_schema({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+                                     "additionalProperties": False})
+    (result,) = engine.generate([GenRequest(ids, GenParams(20, temperature=0), grammar)])
+    assert result.text in ('{"ok": true}', '{"ok": false}'), result.text
