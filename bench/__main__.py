@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from . import llm_bench, parakeet_bench, whisper_bench
+from . import diarizer_bench, llm_bench, parakeet_bench, whisper_bench
 
-BENCHES = {"whisper": whisper_bench.main, "parakeet": parakeet_bench.main, "llm": llm_bench.main}
+BENCHES = {
+    "whisper": whisper_bench.main,
+    "parakeet": parakeet_bench.main,
+    "diarizer": diarizer_bench.main,
+    "llm": llm_bench.main,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -59,6 +59,7 @@ ENGINES = ("parakeet", "whisper")
 PREDICTOR_COMMANDS: dict[str, str] = {
     "whisper": "rgpu-whisper",
     "parakeet": "rgpu-parakeet",
+    "diarizer": "rgpu-diarizer",
     "translator": "rgpu-translator",
     "llm": "rgpu-llm",
     "padding": "rgpu-padding",

@@ -1,0 +1,1 @@
+"""Speaker diarization predictor (pyannote.audio) on the shared serving core."""

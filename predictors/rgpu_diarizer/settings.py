@@ -1,0 +1,29 @@
+"""Diarizer predictor settings (environment prefix ``REFLECTOR_GPU_DIARIZER_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DiarizerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REFLECTOR_GPU_DIARIZER_", extra="ignore", protected_namespaces=())
+
+    #: A pyannote pipeline directory (``config.yaml`` + the weights it names), a ``config.yaml``
+    #: file, or a Hugging Face hub name (e.g. ``pyannote/speaker-diarization-3.1``; needs network
+    #: and a token). Empty: KServe's ``--model_dir`` (``/mnt/models``).
+    model: str = ""
+    #: Hugging Face token for gated hub pipelines (falls back to ``HF_TOKEN`` / the HF login).
+    hf_token: str = Field("", repr=False)
+    #: Where hub downloads are cached (``HF_HUB_OFFLINE=1`` forbids downloads).
+    cache_dir: str | None = None
+    device: str = "auto"  # auto | cpu | cuda | cuda:<n>
+    #: Requests waiting for the device behind the one being diarized; beyond it 503 + Retry-After.
+    max_queued: int = 8
+    #: Longest recording accepted, in seconds (413 beyond); bounds the memory one request takes.
+    max_duration_s: float = 4 * 3600.0
+    #: Override the pipeline's batch sizes (0: keep the pipeline config's).
+    segmentation_batch_size: int = 0
+    embedding_batch_size: int = 0
+    #: torch intra-op threads on CPU (0: torch's default).
+    cpu_threads: int = 0
