@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
+
+import rgpu_contract as contract
 
 from .auth import AuthConfigError
 from .logs import configure_logging
@@ -24,3 +27,25 @@ def run_predictors(predictors: Sequence[ReflectorPredictor], host: str, port: in
         print(f"reflector-gpu: refusing to start: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def kserve_main(
+    default_name: str,
+    build: Callable[[str, str], ReflectorPredictor],
+    argv: list[str] | None = None,
+    description: str | None = None,
+) -> int:
+    """The KServe container entry point every predictor image runs.
+
+    Takes KServe's own arguments (``--model_name``, ``--http_port``, ...) plus ``--model_dir``
+    (where KServe mounted ``storageUri``) and ``--host``; ``build(name, model_dir)`` makes the
+    predictor.
+    """
+    from kserve import model_server
+
+    parser = argparse.ArgumentParser(parents=[model_server.parser], description=description)
+    parser.add_argument("--model_dir", default=contract.MODEL_DIR, help="directory KServe mounted the model in")
+    parser.add_argument("--host", default="0.0.0.0")
+    args, _ = parser.parse_known_args(argv)
+    name = args.model_name if args.model_name != "model" else default_name
+    return run_predictors([build(name, args.model_dir)], args.host, args.http_port or contract.HTTP_PORT)

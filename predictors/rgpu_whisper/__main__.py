@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-import rgpu_contract as contract
-from rgpu_serving.cli import run_predictors
+from rgpu_serving.cli import kserve_main
 
 from .predictor import build_predictor
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kserve import model_server
-
-    parser = argparse.ArgumentParser(parents=[model_server.parser], description=__doc__)
-    parser.add_argument("--model_dir", default=contract.MODEL_DIR, help="directory KServe mounted the model in")
-    parser.add_argument("--host", default="0.0.0.0")
-    args, _ = parser.parse_known_args(argv)
-    name = args.model_name if args.model_name != "model" else "whisper"
-    return run_predictors([build_predictor(name, model_dir=args.model_dir)], args.host, args.http_port or contract.HTTP_PORT)
+    return kserve_main("whisper", lambda name, model_dir: build_predictor(name, model_dir=model_dir), argv, __doc__)
 
 
 if __name__ == "__main__":
