@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,10 +21,16 @@ import time
 from pathlib import Path
 
 import httpx
+from bench.common import best_run as _best_run, free_port as _free_port
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
 REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
+
+
+def _best(fn, repeats: int | None = None):
+    """(seconds, result) of the fastest run."""
+    return _best_run(fn, REPEATS if repeats is None else repeats)
 THREADS = int(os.environ.get("LLM_BENCH_THREADS", "1"))
 MAX_TOKENS = 96
 PROMPTS = [
@@ -38,23 +43,6 @@ PROMPTS = [
     "Give advice to a new software engineer.",
     "Describe a busy market in the morning.",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _best(fn, repeats: int = REPEATS):
-    best = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        value = fn()
-        dt = time.perf_counter() - t0
-        if best is None or dt < best[0]:
-            best = (dt, value)
-    return best
 
 
 def main() -> None:
