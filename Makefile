@@ -18,13 +18,15 @@ TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # predictor:install-torch for the GPU images (images/gpu.Dockerfile)
 GPU_IMAGES := whisper:false parakeet:true diarizer:true translator:true llm:true
 
-.PHONY: install run test test-fast bench lint clean help images constraints
+.PHONY: install run test test-fast bench lint clean help images constraints e2e
 
 help:
 	@echo "make run        start the local service (all routes on one port, CPU, packaged models)"
 	@echo "make test       run the whole test suite (installs everything first)"
 	@echo "make test-fast  skip the tests marked slow (real model inference)"
 	@echo "make bench      run the benchmarks in bench/ and print the ratios"
+	@echo "make images     build the container images (needs a Docker engine)"
+	@echo "make e2e        kind + KServe + the chart + the HTTP contract through the ingress (needs Docker)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +67,11 @@ images:
 		-t $(REGISTRY)/reflector-gpu-padding:$(TAG) .
 	docker build -f images/cpu.Dockerfile --build-arg EXTRA=operator --build-arg COMMAND=rgpu-operator \
 		-t $(REGISTRY)/reflector-gpu-operator:$(TAG) .
+
+# End to end on kind (needs Docker, kind, kubectl, helm): KServe RawDeployment, the chart with its
+# CPU sample, the HTTP contract through the ingress, uninstall. E2E_KEEP_CLUSTER=1 keeps the cluster.
+e2e: $(STAMP)
+	PYTHON=$(BIN)/python E2E_REGISTRY=$(REGISTRY) e2e/run.sh
 
 # Pin every transitive dependency of the images to what the test suite ran with.
 constraints: $(STAMP)

@@ -22,7 +22,7 @@ APIKEY_VOLUME = "apikeys"
 TMP_VOLUME = "tmp"
 #: CPU utilisation target for the HPA in RawDeployment mode (HPA cannot scale on concurrency).
 RAW_CPU_TARGET = 80
-RUN_AS = 1000
+RUN_AS = 10001  # the uid the images create (images/*.Dockerfile)
 
 
 @dataclass(frozen=True)

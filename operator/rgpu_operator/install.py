@@ -58,7 +58,7 @@ def deployment(ns: str = NAMESPACE, watch_namespaces: str = "", image: str = IMA
                 "metadata": {"labels": _labels()},
                 "spec": {
                     "serviceAccountName": FIELD_MANAGER,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
                                         "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [container],
                     "volumes": [{"name": "tmp", "emptyDir": {}}],

@@ -1,0 +1,234 @@
+"""Generate the chart's derived files from the operator's Python (the one source of truth).
+
+    python charts/gen_chart.py           # write them
+    python charts/gen_chart.py --check   # exit 1 when a file is missing or differs (CI drift check)
+
+Generated (do not edit by hand):
+
+- ``reflector-gpu/crds/<crd>.yaml``: the ReflectorGPU CRD, from ``rgpu_operator.gen.chart_files``
+  (the same text as ``manifests/crd/``).
+- ``reflector-gpu/files/rbac-rules.yaml``: the operator's RBAC rules (``rgpu_operator.rbac``),
+  which ``templates/rbac.yaml`` renders into the ClusterRole or the per-namespace Roles.
+- ``reflector-gpu/values.schema.json``: the values schema; ``reflectorGPU.spec`` is the CRD's own
+  spec schema, tightened to reject unknown keys (the API server would silently prune them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CHART = HERE / "reflector-gpu"
+REPO = HERE.parent
+sys.path[:0] = [str(REPO / "operator"), str(REPO / "predictors")]
+
+from rgpu_operator import gen, rbac  # noqa: E402
+from rgpu_operator.schema import spec_schema  # noqa: E402
+
+GENERATED_BY = "python charts/gen_chart.py"
+
+
+# --- values.schema.json ------------------------------------------------------------------------
+
+
+def _str(desc: str, **kw) -> dict:
+    return {"type": "string", "description": desc, **kw}
+
+
+def _int(desc: str, **kw) -> dict:
+    return {"type": "integer", "description": desc, **kw}
+
+
+def _bool(desc: str) -> dict:
+    return {"type": "boolean", "description": desc}
+
+
+def _obj(desc: str, props: dict | None = None, *, closed: bool = True, **kw) -> dict:
+    out: dict = {"type": "object", "description": desc}
+    if props is not None:
+        out["properties"] = props
+        if closed:
+            out["additionalProperties"] = False
+    return {**out, **kw}
+
+
+def _map(desc: str) -> dict:
+    return {"type": "object", "description": desc, "additionalProperties": {"type": "string"}}
+
+
+def _free(desc: str) -> dict:
+    """A Kubernetes object the API server validates (affinity, securityContext ...)."""
+    return {"type": "object", "description": desc}
+
+
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+def _tighten(schema: dict) -> dict:
+    """The CRD spec schema as a values schema: Kubernetes-only keywords dropped, objects with
+    declared properties closed (unknown keys rejected instead of pruned)."""
+    out = {}
+    for key, value in schema.items():
+        if key.startswith("x-kubernetes-"):
+            continue
+        if key == "properties":
+            out[key] = {k: _tighten(v) for k, v in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = _tighten(value)
+        elif key == "anyOf":
+            out[key] = [_tighten(v) for v in value]
+        elif key == "format" and value in ("int32", "int64"):
+            continue
+        else:
+            out[key] = copy.deepcopy(value)
+    if out.get("type") == "object" and "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
+def values_schema() -> dict:
+    positive = {"type": "number", "exclusiveMinimum": 0}
+    schema = _obj("Values of the reflector-gpu chart (see values.yaml for each field).", {
+        "global": _free("Helm global values (unused by this chart)."),
+        "nameOverride": _str("Replaces the chart name in object names.", pattern=r"^$|" + _DNS_LABEL[1:],
+                             maxLength=40),
+        "fullnameOverride": _str("Replaces the object name prefix.", pattern=r"^$|" + _DNS_LABEL[1:],
+                                 maxLength=52),
+        "commonLabels": _map("Labels added to every object."),
+        "image": _obj("The operator image.", {
+            "registry": _str("Registry and path prefix.", minLength=1),
+            "repository": _str("Image name.", minLength=1),
+            "tag": _str("Tag; empty uses appVersion."),
+            "override": _str("Full image reference; replaces registry/repository/tag."),
+            "pullPolicy": _str("Image pull policy.", enum=["Always", "IfNotPresent", "Never"]),
+        }, required=["registry", "repository", "pullPolicy"]),
+        "imagePullSecrets": {"type": "array", "description": "Pull Secret names.",
+                             "items": _str("Secret name.", pattern=_DNS_SUBDOMAIN), "maxItems": 16},
+        "replicaCount": _int("Operator pods: 0 pauses it; at most 1 (kopf runs standalone, no peering).",
+                             minimum=0, maximum=1),
+        "operator": _obj("Operator settings (RGPU_OPERATOR_* environment).", {
+            "watchNamespaces": {"type": "array", "uniqueItems": True, "maxItems": 64,
+                                "description": "Watched namespaces; empty = cluster-wide.",
+                                "items": _str("Namespace.", pattern=_DNS_LABEL, maxLength=63)},
+            "predictorImages": _obj("Default predictor images.", {
+                "registry": _str("Registry and path prefix of the predictor images.", minLength=1),
+                "tag": _str("Tag; empty uses appVersion."),
+            }, required=["registry"]),
+            "resyncSeconds": {**positive, "description": "Periodic re-check interval (s)."},
+            "requestTimeoutSeconds": {**positive, "description": "API call timeout (s)."},
+            "apiAttempts": _int("Attempts per API call.", minimum=1, maximum=20),
+            "apiBackoffSeconds": {**positive, "description": "Backoff base (s)."},
+            "healthPort": _int("kopf liveness port.", minimum=1024, maximum=65535),
+            "extraEnv": {"type": "array", "description": "Extra core/v1 EnvVars.",
+                         "items": _obj("An EnvVar.", {"name": _str("Name.", minLength=1),
+                                                      "value": _str("Value."),
+                                                      "valueFrom": _free("Source.")},
+                                       required=["name"])},
+        }, required=["watchNamespaces", "predictorImages", "healthPort"]),
+        "serviceAccount": _obj("The operator's ServiceAccount.", {
+            "create": _bool("Create it."),
+            "name": _str("Name; empty uses the full name.", pattern=r"^$|" + _DNS_SUBDOMAIN[1:]),
+            "annotations": _map("Annotations."),
+        }, required=["create"]),
+        "rbac": _obj("RBAC.", {"create": _bool("Create the (Cluster)Role and binding.")},
+                     required=["create"]),
+        "podAnnotations": _map("Pod annotations."),
+        "podLabels": _map("Extra pod labels."),
+        "podSecurityContext": _obj("Pod security context (restricted by default).", {
+            "runAsNonRoot": {"const": True, "description": "Must stay true."},
+            "runAsUser": _int("UID.", minimum=1),
+            "runAsGroup": _int("GID.", minimum=1),
+            "fsGroup": _int("fsGroup.", minimum=1),
+            "seccompProfile": _obj("Seccomp profile.", {
+                "type": _str("RuntimeDefault or Localhost.", enum=["RuntimeDefault", "Localhost"]),
+                "localhostProfile": _str("Profile path (Localhost)."),
+            }, required=["type"]),
+            "supplementalGroups": {"type": "array", "items": {"type": "integer"},
+                                   "description": "Extra groups."},
+        }, required=["runAsNonRoot", "seccompProfile"]),
+        "securityContext": _obj("Container security context (restricted by default).", {
+            "allowPrivilegeEscalation": {"const": False, "description": "Must stay false."},
+            "readOnlyRootFilesystem": {"const": True, "description": "Must stay true."},
+            "runAsNonRoot": {"const": True, "description": "Must stay true."},
+            "runAsUser": _int("UID.", minimum=1),
+            "capabilities": _obj("Capabilities.", {
+                "drop": {"type": "array", "contains": {"const": "ALL"},
+                         "items": {"type": "string"}, "description": "Must drop ALL."},
+                "add": {"type": "array", "maxItems": 0, "description": "None may be added."},
+            }, required=["drop"]),
+            "seccompProfile": _obj("Seccomp profile.", {
+                "type": _str("RuntimeDefault or Localhost.", enum=["RuntimeDefault", "Localhost"]),
+                "localhostProfile": _str("Profile path (Localhost)."),
+            }, required=["type"]),
+        }, required=["allowPrivilegeEscalation", "readOnlyRootFilesystem", "capabilities"]),
+        "resources": _free("core/v1 ResourceRequirements of the operator."),
+        "livenessProbe": _obj("Liveness probe timing (path and port are fixed).", {
+            "initialDelaySeconds": _int("Delay.", minimum=0),
+            "periodSeconds": _int("Period.", minimum=1),
+            "timeoutSeconds": _int("Timeout.", minimum=1),
+            "failureThreshold": _int("Failures.", minimum=1),
+        }),
+        "nodeSelector": _map("Node labels."),
+        "tolerations": {"type": "array", "items": {"type": "object"}, "description": "Tolerations."},
+        "affinity": _free("Affinity."),
+        "priorityClassName": _str("PriorityClass."),
+        "reflectorGPU": _obj("A ready-made ReflectorGPU.", {
+            "create": _bool("Render it."),
+            "name": _str("Name.", pattern=_DNS_LABEL, maxLength=40, minLength=1),
+            "namespace": _str("Namespace; empty = release namespace.", pattern=r"^$|" + _DNS_LABEL[1:],
+                              maxLength=63),
+            "labels": _map("Extra labels."),
+            "annotations": _map("Annotations."),
+            "uninstallTimeoutSeconds": _int("Pre-delete hook wait; 0 disables the hook.",
+                                            minimum=0, maximum=3600),
+            "spec": _tighten(spec_schema()),
+        }, required=["create", "name"]),
+    })
+    return {"$schema": "http://json-schema.org/draft-07/schema#",
+            "$comment": f"Generated by `{GENERATED_BY}` from operator/rgpu_operator; do not edit.",
+            **schema}
+
+
+# --- the files -------------------------------------------------------------------------------
+
+
+def files() -> dict[str, str]:
+    """Path relative to the chart -> content."""
+    out = dict(gen.chart_files())
+    rules = gen.dump({"clusterRules": rbac.rules(cluster=True),
+                      "namespacedRules": rbac.rules(cluster=False)})
+    out["files/rbac-rules.yaml"] = rules.replace(
+        gen.HEADER, f"# Generated by `{GENERATED_BY}` from rgpu_operator.rbac; do not edit.\n", 1)
+    out["values.schema.json"] = json.dumps(values_schema(), indent=2) + "\n"
+    return out
+
+
+def drift(chart: Path = CHART) -> list[str]:
+    return [rel for rel, text in files().items()
+            if not (chart / rel).is_file() or (chart / rel).read_text() != text]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = drift()
+        for rel in stale:
+            print(f"stale: {CHART / rel}  (run: {GENERATED_BY})", file=sys.stderr)
+        return 1 if stale else 0
+    for rel, text in files().items():
+        path = CHART / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    print(f"wrote {len(files())} files under {CHART}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,545 @@
+"""The Helm chart (charts/reflector-gpu) and the plain manifests, checked with the real binaries.
+
+helm v4 lints and renders the chart offline; every rendered object is validated: built-in kinds
+with kubernetes-validate (strict: unknown fields fail), the ReflectorGPU against our CRD's schema
+and CEL rules, and what the operator would build from that ReflectorGPU (InferenceServices,
+Ingress / HTTPRoute) against the real KServe and Gateway API CRDs in ../shared/k8s-crds.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from support import REPO, SHARED
+
+CHART = REPO / "charts" / "reflector-gpu"
+SAMPLES = sorted((CHART / "ci").glob("*-values.yaml"))
+CRDS = SHARED / "k8s-crds"
+K8S_VERSION = "1.33"
+RELEASE, NAMESPACE = "rgpu", "reflector"
+NO_CRDS = f"real KServe/Gateway CRDs not found at {CRDS} (../shared is absent): those objects were not validated"
+
+
+@functools.cache
+def gen_chart():
+    spec = importlib.util.spec_from_file_location("gen_chart", REPO / "charts" / "gen_chart.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def helm(tools, env, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(tools["helm"]), *args], capture_output=True, text=True, env=env, timeout=120)
+    if check:
+        assert result.returncode == 0, f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def render(tools, env, *args: str) -> list[dict]:
+    out = helm(tools, env, "template", RELEASE, str(CHART), "-n", NAMESPACE, *args).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def crd_objects() -> list[dict]:
+    return [yaml.safe_load(p.read_text()) for p in sorted((CHART / "crds").glob("*.yaml"))]
+
+
+# --- validators -----------------------------------------------------------------------------
+
+
+def unknown_fields(schema: dict, value, path: str = "") -> list[str]:
+    """Fields a structural schema does not declare (the API server would prune them)."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    out: list[str] = []
+    if isinstance(value, dict):
+        props, extra = schema.get("properties"), schema.get("additionalProperties")
+        for key, item in value.items():
+            if props is not None and key in props:
+                out += unknown_fields(props[key], item, f"{path}.{key}")
+            elif isinstance(extra, dict):
+                out += unknown_fields(extra, item, f"{path}.{key}")
+            elif props is not None and path != ".metadata":
+                out.append(f"{path}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            out += unknown_fields(schema["items"], item, f"{path}[{i}]")
+    return out
+
+
+@functools.cache
+def _cel(rule: str):
+    import celpy
+    env = celpy.Environment()
+    return env.program(env.compile(rule))
+
+
+def cel_errors(schema: dict, value, path: str = "") -> list[str]:
+    """Every x-kubernetes-validations rule on the values present (cel-python stands in for the API
+    server's CEL; transition rules do not apply on create)."""
+    import celpy
+    out = []
+    for rule in schema.get("x-kubernetes-validations", []):
+        if "oldSelf" in rule["rule"]:
+            continue
+        try:
+            ok = _cel(rule["rule"]).evaluate({"self": celpy.json_to_cel(value)})
+        except celpy.CELEvalError as exc:
+            ok = exc
+        if isinstance(ok, Exception) or not bool(ok):
+            out.append(f"{path or '<root>'}: {rule['message']}")
+    if isinstance(value, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key in value:
+                out += cel_errors(sub, value[key], f"{path}.{key}")
+        if isinstance(schema.get("additionalProperties"), dict):
+            for key, item in value.items():
+                out += cel_errors(schema["additionalProperties"], item, f"{path}.{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            out += cel_errors(schema["items"], item, f"{path}[{i}]")
+    return out
+
+
+def validate_with_schema(schema: dict, obj: dict, *, defaults: bool = False) -> None:
+    import jsonschema
+    from rgpu_operator.schema import apply_defaults
+    where = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(obj), key=lambda e: list(e.path))
+    assert not errors, where + ":\n" + "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+    assert not (bad := unknown_fields(schema, obj)), f"{where}: undeclared (pruned) fields {bad}"
+    # The API server defaults before it runs CEL; do the same.
+    assert not (bad := cel_errors(schema, apply_defaults(schema, obj) if defaults else obj)), \
+        f"{where}: CEL rules reject it: {bad}"
+
+
+@functools.cache
+def crd_schemas() -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> openAPIV3Schema, for our CRD and the real KServe / Gateway CRDs."""
+    paths = [*(CHART / "crds").glob("*.yaml"), *(sorted(CRDS.glob("*.yaml")) if CRDS.is_dir() else [])]
+    out = {}
+    for path in paths:
+        crd = yaml.safe_load(path.read_text())
+        for version in crd["spec"]["versions"]:
+            out[(f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])] = \
+                version["schema"]["openAPIV3Schema"]
+    return out
+
+
+def validate(obj: dict) -> bool:
+    """Any object the chart renders or the operator would create from it. False: not validated,
+    because its CRD is one of ../shared/k8s-crds and that folder is absent (the caller skips)."""
+    key = (obj["apiVersion"], obj["kind"])
+    group = obj["apiVersion"].rpartition("/")[0]
+    if "." in group and not group.endswith("k8s.io") or group.startswith("gateway."):
+        if key not in crd_schemas():
+            assert not CRDS.is_dir(), f"no CRD for {key} in {CRDS}"
+            return False
+        validate_with_schema(crd_schemas()[key], obj, defaults=obj["kind"] == "ReflectorGPU")
+    else:
+        import kubernetes_validate
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    return True
+
+
+def operator_children(rgpu: dict) -> list[dict]:
+    """What the operator builds from a ReflectorGPU (its own pure planner; no cluster)."""
+    from rgpu_operator.desired import plan
+    from rgpu_operator.inferenceservice import ImageDefaults
+    owner = {**rgpu, "metadata": {**rgpu["metadata"], "uid": "0000-uid", "generation": 1}}
+    return plan(owner, ImageDefaults("ghcr.io/monadical-sas", "0.1.0"), key="k").present
+
+
+# --- generated files: one source ------------------------------------------------------------
+
+
+def test_generated_chart_files_match_the_operator_sources():
+    stale = gen_chart().drift()
+    assert not stale, f"stale generated chart files {stale}: run `python charts/gen_chart.py`"
+
+
+def test_chart_crd_is_the_manifests_crd():
+    chart = sorted(p.name for p in (CHART / "crds").glob("*.yaml"))
+    assert chart, "no CRD in charts/reflector-gpu/crds"
+    for name in chart:
+        assert (CHART / "crds" / name).read_text() == (REPO / "manifests" / "crd" / name).read_text()
+
+
+def test_chart_rbac_is_the_operator_rbac(tools, helm_env):
+    from rgpu_operator import rbac
+    objs = render(tools, helm_env)
+    (role,) = [o for o in objs if o["kind"] == "ClusterRole"]
+    (binding,) = [o for o in objs if o["kind"] == "ClusterRoleBinding"]
+    (sa,) = [o for o in objs if o["kind"] == "ServiceAccount"]
+    (deploy,) = [o for o in objs if o["kind"] == "Deployment"]
+    assert role["rules"] == rbac.rules(cluster=True)
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}]
+    assert deploy["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+    assert not [o for o in objs if o["kind"] in ("Role", "RoleBinding")]
+
+    watched = ["team-a", "team-b"]
+    objs = render(tools, helm_env, "--set", "operator.watchNamespaces={team-a,team-b}")
+    assert not [o for o in objs if o["kind"].startswith("Cluster")], "namespaced mode needs no cluster rights"
+    roles = {o["metadata"]["namespace"]: o for o in objs if o["kind"] == "Role"}
+    bindings = {o["metadata"]["namespace"]: o for o in objs if o["kind"] == "RoleBinding"}
+    assert sorted(roles) == sorted(bindings) == watched
+    for ns in watched:
+        assert roles[ns]["rules"] == rbac.rules(cluster=False)
+        assert bindings[ns]["subjects"][0]["namespace"] == NAMESPACE
+    env = {e["name"]: e["value"] for e in [o for o in objs if o["kind"] == "Deployment"][0]
+           ["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["RGPU_OPERATOR_NAMESPACES"] == "team-a,team-b"
+
+
+def test_operator_environment_is_what_the_operator_reads(tools, helm_env):
+    """Every RGPU_OPERATOR_* variable the chart sets is a Settings field (no silent typos)."""
+    import dataclasses
+    from rgpu_operator.settings import PREFIX, Settings
+    known = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
+    (deploy,) = [o for o in render(tools, helm_env) if o["kind"] == "Deployment"]
+    names = {e["name"] for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert names <= known, f"the operator does not read {sorted(names - known)}"
+    env = Settings.from_env({e["name"]: e["value"] for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]})
+    assert env == Settings(), "the chart's defaults differ from the operator's own defaults"
+
+
+# --- lint and render ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [None, *SAMPLES], ids=lambda p: p.name if p else "defaults")
+def test_helm_lint_strict(tools, helm_env, values):
+    args = ["lint", "--strict", str(CHART), "-n", NAMESPACE] + (["-f", str(values)] if values else [])
+    result = helm(tools, helm_env, *args)
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize("values", [None, *SAMPLES], ids=lambda p: p.name if p else "defaults")
+def test_rendered_objects_validate(tools, helm_env, values):
+    objs = render(tools, helm_env, *(["-f", str(values)] if values else []))
+    kinds = sorted(o["kind"] for o in objs)
+    assert {"Deployment", "ServiceAccount"} <= set(kinds), kinds
+    for crd in crd_objects():
+        validate(crd)
+    for obj in objs:
+        validate(obj)
+        labels = obj["metadata"]["labels"]
+        for label in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+                      "app.kubernetes.io/managed-by", "app.kubernetes.io/part-of", "helm.sh/chart"):
+            assert label in labels, f"{obj['kind']} lacks {label}"
+    rgpus = [o for o in objs if o["kind"] == "ReflectorGPU"]
+    assert len(rgpus) == (1 if values and "reflectorGPU" in yaml.safe_load(values.read_text()) else 0)
+    unchecked = []
+    for rgpu in rgpus:
+        children = operator_children(rgpu)
+        assert any(c["kind"] == "InferenceService" for c in children)
+        unchecked += [child["kind"] for child in children if not validate(child)]
+    if unchecked:
+        pytest.skip(f"{NO_CRDS}: {sorted(set(unchecked))}")
+
+
+def test_operator_pod_meets_the_restricted_pod_security_standard(tools, helm_env):
+    (deploy,) = [o for o in render(tools, helm_env) if o["kind"] == "Deployment"]
+    spec = deploy["spec"]
+    pod = spec["template"]["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
+    (container,) = pod["containers"]
+    sc = container["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["runAsNonRoot"] is True and sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"]["type"] == "RuntimeDefault"
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    probe = container["livenessProbe"]
+    assert probe["httpGet"] == {"path": "/healthz", "port": "health"}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert ports["health"] == int(env["RGPU_OPERATOR_HEALTH_PORT"])
+    assert container["image"] == "ghcr.io/monadical-sas/reflector-gpu-operator:0.1.0"
+    assert env["RGPU_OPERATOR_IMAGE_REGISTRY"] == "ghcr.io/monadical-sas" and env["RGPU_OPERATOR_IMAGE_TAG"] == "0.1.0"
+
+
+def _notes(tools, env, values: Path) -> str:
+    out = helm(tools, env, "install", RELEASE, str(CHART), "-n", NAMESPACE, "--dry-run=client",
+               "-f", str(values)).stdout
+    return out.split("NOTES:", 1)[1]
+
+
+@pytest.mark.parametrize("values", [p for p in SAMPLES if "reflectorGPU" in p.read_text()], ids=lambda p: p.name)
+def test_notes_print_the_reflector_settings_the_operator_writes(tools, helm_env, values):
+    from rgpu_operator import routing
+    from rgpu_operator.schema import defaulted_spec
+    (rgpu,) = [o for o in render(tools, helm_env, "-f", str(values)) if o["kind"] == "ReflectorGPU"]
+    name, ns = rgpu["metadata"]["name"], rgpu["metadata"]["namespace"]
+    want = routing.endpoints(defaulted_spec(rgpu["spec"]), ns, name)
+    notes = _notes(tools, helm_env, values)
+    printed = dict(re.findall(r"^  ([A-Z_]+_URL)=(\S+)$", notes, re.M))
+    assert printed == want
+    secret = (rgpu["spec"].get("auth", {}).get("existingSecret") or {}).get("name") or f"{name}-apikey"
+    assert f"kubectl -n {ns} get secret {secret} -o jsonpath=" in notes and "base64 -d" in notes
+
+
+def test_notes_without_a_reflectorgpu_say_how_to_make_one(tools, helm_env):
+    notes = helm(tools, helm_env, "install", RELEASE, str(CHART), "-n", NAMESPACE, "--dry-run=client").stdout
+    assert "kind: ReflectorGPU" in notes and "get secret reflector-gpu-apikey" in notes
+
+
+# --- values.schema.json ---------------------------------------------------------------------
+
+
+BAD_VALUES = {
+    "two replicas (no peering)": {"replicaCount": 2},
+    "writable root filesystem": {"securityContext": {"readOnlyRootFilesystem": False}},
+    "privilege escalation": {"securityContext": {"allowPrivilegeEscalation": True}},
+    "running as root allowed": {"podSecurityContext": {"runAsNonRoot": False}},
+    "unknown top-level key": {"replicas": 1},
+    "bad pull policy": {"image": {"pullPolicy": "Sometimes"}},
+    "bad namespace name": {"operator": {"watchNamespaces": ["Team_A"]}},
+    "unknown engine": {"reflectorGPU": {"spec": {"transcriber": {"engine": "wav2vec"}}}},
+    "typo in the spec": {"reflectorGPU": {"spec": {"transcriber": {"engin": "whisper"}}}},
+    "too many replicas": {"reflectorGPU": {"spec": {"diarizer": {"maxReplicas": 1000}}}},
+    "bad deployment mode": {"reflectorGPU": {"spec": {"deploymentMode": "Knative"}}},
+}
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES.values(), ids=BAD_VALUES.keys())
+def test_values_schema_rejects_bad_values(tools, helm_env, tmp_path, bad):
+    values = tmp_path / "bad-values.yaml"
+    values.write_text(yaml.safe_dump(bad))
+    result = helm(tools, helm_env, "template", RELEASE, str(CHART), "-f", str(values), check=False)
+    assert result.returncode != 0, f"helm accepted {bad}"
+    assert "schema" in result.stderr.lower(), result.stderr
+
+
+def test_values_schema_accepts_defaults_and_samples():
+    import jsonschema
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    jsonschema.validate(defaults, schema)
+    for sample in SAMPLES:
+        merged = _merge(defaults, yaml.safe_load(sample.read_text()))
+        jsonschema.validate(merged, schema)
+
+
+def _merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+def test_values_yaml_documents_every_field():
+    """Every top-level key and every key of a top-level block has a comment right above it, unless
+    its block is documented as a whole (a `# --` comment above the block, e.g. podSecurityContext)."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    undocumented, block_documented = [], False
+    for i, line in enumerate(lines):
+        m = re.match(r"^( *)([A-Za-z]\w*):", line)
+        if not m or len(m.group(1)) > 2:
+            continue
+        commented = i > 0 and lines[i - 1].lstrip().startswith("#")
+        if not m.group(1):
+            j = i - 1
+            while j >= 0 and lines[j].lstrip().startswith("#") and not lines[j].startswith("# --"):
+                j -= 1
+            block_documented = commented and j >= 0 and lines[j].startswith("# --")
+        if not commented and not (m.group(1) and block_documented):
+            undocumented.append(m.group(2))
+    assert not undocumented, f"values.yaml fields without a comment: {undocumented}"
+
+
+def test_a_reflectorgpu_outside_the_watched_namespaces_is_refused(tools, helm_env):
+    result = helm(tools, helm_env, "template", RELEASE, str(CHART), "-n", NAMESPACE,
+                  "--set", "operator.watchNamespaces={other}", "--set", "reflectorGPU.create=true", check=False)
+    assert result.returncode != 0 and "operator would never see it" in result.stderr
+
+
+def test_a_local_model_cache_needs_the_cluster_wide_operator(tools, helm_env):
+    result = helm(tools, helm_env, "template", RELEASE, str(CHART), "-n", NAMESPACE,
+                  "--set", f"operator.watchNamespaces={{{NAMESPACE}}}", "--set", "reflectorGPU.create=true",
+                  "--set", "reflectorGPU.spec.modelCache.type=LocalModelCache",
+                  "--set", "reflectorGPU.spec.modelCache.localModelCache.nodeGroups={gpu}", check=False)
+    assert result.returncode != 0 and "cluster-wide operator" in result.stderr
+
+
+# --- plain manifests (kustomize) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("base", ["manifests", "manifests/crd", "manifests/operator", "manifests/operator-namespaced"])
+def test_kustomize_renders_valid_manifests(tools, base):
+    result = subprocess.run([str(tools["kubectl"]), "kustomize", str(REPO / base)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    objs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert objs
+    for obj in objs:
+        validate(obj)
+    kinds = {o["kind"] for o in objs}
+    if base == "manifests":
+        assert {"CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
+                "ClusterRoleBinding", "Deployment"} <= kinds
+
+
+def test_manifest_samples_validate_against_the_crd():
+    samples = sorted((REPO / "manifests" / "samples").glob("*.yaml"))
+    assert samples
+    unchecked = []
+    for path in samples:
+        for obj in yaml.safe_load_all(path.read_text()):
+            if obj:
+                assert validate(obj)
+                unchecked += [child["kind"] for child in operator_children(obj) if not validate(child)]
+    if unchecked:
+        pytest.skip(f"{NO_CRDS}: {sorted(set(unchecked))}")
+
+
+# --- docs ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("doc", ["docs/chart.md", "README.md"])
+def test_documented_install_commands_match_the_chart(tools, helm_env, doc):
+    """Every `helm install|upgrade --install|template` of charts/reflector-gpu in the doc renders
+    with this chart: its values files exist and every --set is accepted by values.schema.json."""
+    text = (REPO / doc).read_text()
+    commands = [c.replace("\\\n", " ") for c in re.findall(
+        r"^helm (?:install|upgrade --install|template) (?:[^\n]*\\\n)*[^\n]*", text, re.M)]
+    commands = [c for c in commands if "charts/reflector-gpu" in c]
+    if doc == "README.md" and not commands:
+        pytest.skip("README.md has no `helm install ... charts/reflector-gpu` section yet")
+    assert len(commands) >= (3 if doc == "docs/chart.md" else 1), commands
+    for command in commands:
+        words = command.split()
+        i = 3 if words[1] == "upgrade" else 2
+        release, chart = words[i], words[i + 1]
+        assert chart == "charts/reflector-gpu", command
+        rest, args, j = words[i + 2:], [], 0
+        while j < len(rest):
+            if rest[j] in ("-f", "--values", "--set", "--set-string", "-n", "--namespace"):
+                value = rest[j + 1]
+                if rest[j] in ("-f", "--values"):
+                    assert (REPO / value).is_file(), f"{command}: no file {value}"
+                    value = str(REPO / value)
+                args += [rest[j], value]
+                j += 2
+            else:
+                j += 1  # --create-namespace, --wait, --timeout ...
+        helm(tools, helm_env, "template", release, str(CHART), *args)
+
+
+# --- uninstall: the pre-delete hook -----------------------------------------------------------
+
+
+def test_uninstall_hook_deletes_the_reflectorgpu_before_the_operator_goes(tools, helm_env):
+    hooks = [o for o in render(tools, helm_env, "-f", str(CHART / "ci" / "cpu-dev-values.yaml"))
+             if "helm.sh/hook" in o["metadata"].get("annotations", {})]
+    assert sorted(o["kind"] for o in hooks) == ["Job", "Role", "RoleBinding", "ServiceAccount"]
+    assert all(o["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete" for o in hooks)
+    by_kind = {o["kind"]: o for o in hooks}
+    assert by_kind["Role"]["rules"] == [{"apiGroups": ["reflector.monadical.com"], "resources": ["reflectorgpus"],
+                                         "resourceNames": ["reflector-gpu"], "verbs": ["get", "delete"]}]
+    assert by_kind["RoleBinding"]["subjects"][0]["name"] == by_kind["ServiceAccount"]["metadata"]["name"]
+    job = by_kind["Job"]
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "ghcr.io/monadical-sas/reflector-gpu-operator:0.1.0"
+    assert container["command"][:2] == ["python", "-c"]
+    assert container["command"][2] == (CHART / "files" / "delete-reflectorgpu.py").read_text()
+    assert container["command"][3:] == [NAMESPACE, "reflector-gpu", "240"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    (deploy,) = [o for o in render(tools, helm_env) if o["kind"] == "Deployment"]
+    selector = deploy["spec"]["selector"]["matchLabels"].items()
+    assert not selector <= job["spec"]["template"]["metadata"]["labels"].items(), \
+        "the hook's pod would match the operator Deployment's selector"
+    assert job["spec"]["activeDeadlineSeconds"] > 240
+
+    for args in ([], ["-f", str(CHART / "ci" / "cpu-dev-values.yaml"), "--set", "reflectorGPU.uninstallTimeoutSeconds=0"]):
+        assert not [o for o in render(tools, helm_env, *args) if o["kind"] == "Job"]
+
+
+class _ApiException(Exception):
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status
+
+
+def _hook_script(monkeypatch, gets: list[int], delete_status: int = 200):
+    """The hook script with a fake kubernetes client: each get answers the next status."""
+    import sys
+    import types
+    calls = []
+
+    class Api:
+        def delete_namespaced_custom_object(self, *ref):
+            calls.append(("delete", ref))
+            if delete_status != 200:
+                raise _ApiException(delete_status)
+
+        def get_namespaced_custom_object(self, *ref):
+            calls.append(("get", ref))
+            status = gets.pop(0) if gets else 200
+            if status != 200:
+                raise _ApiException(status)
+
+    kubernetes = types.ModuleType("kubernetes")
+    kubernetes.client = types.SimpleNamespace(CustomObjectsApi=Api)
+    kubernetes.config = types.SimpleNamespace(load_incluster_config=lambda: None, load_kube_config=lambda: None)
+    rest = types.ModuleType("kubernetes.client.rest")
+    rest.ApiException = _ApiException
+    for name, module in {"kubernetes": kubernetes, "kubernetes.client": kubernetes.client,
+                         "kubernetes.config": kubernetes.config, "kubernetes.client.rest": rest}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location("delete_reflectorgpu", CHART / "files" / "delete-reflectorgpu.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(script.time, "sleep", lambda s: None)
+    return script, calls
+
+
+def test_uninstall_hook_script_waits_for_the_finalizer(monkeypatch):
+    script, calls = _hook_script(monkeypatch, gets=[200, 200, 404])
+    assert script.main("reflector", "rgpu", 30) == 0
+    assert [c[0] for c in calls] == ["delete", "get", "get", "get"]
+    assert calls[0][1] == ("reflector.monadical.com", "v1alpha1", "reflector", "reflectorgpus", "rgpu")
+
+
+def test_uninstall_hook_script_is_done_when_nothing_is_there(monkeypatch):
+    script, calls = _hook_script(monkeypatch, gets=[], delete_status=404)
+    assert script.main("reflector", "rgpu", 30) == 0 and len(calls) == 1
+
+
+def test_uninstall_hook_script_fails_when_the_operator_never_finalizes(monkeypatch):
+    script, _ = _hook_script(monkeypatch, gets=[])
+    assert script.main("reflector", "rgpu", 0.05) == 1
+    with pytest.raises(_ApiException):
+        _hook_script(monkeypatch, gets=[], delete_status=403)[0].main("reflector", "rgpu", 1)
+
+
+def test_the_operator_pod_is_outside_the_networkpolicy_of_a_same_named_reflectorgpu(tools, helm_env):
+    """Release and ReflectorGPU both called reflector-gpu (as in docs/chart.md and the e2e run): the
+    NetworkPolicy the operator makes for the ReflectorGPU must not select the operator's own pod."""
+    from rgpu_operator.networkpolicy import build
+    from rgpu_operator.schema import defaulted_spec
+    objs = render_named(tools, helm_env, "reflector-gpu", "-f", str(CHART / "ci" / "cpu-dev-values.yaml"))
+    (rgpu,) = [o for o in objs if o["kind"] == "ReflectorGPU"]
+    owner = {**rgpu, "metadata": {**rgpu["metadata"], "uid": "0000-uid"}}
+    policy = build(owner, defaulted_spec(rgpu["spec"]))
+    selected = policy["spec"]["podSelector"]["matchLabels"].items()
+    (deploy,) = [o for o in objs if o["kind"] == "Deployment"]
+    assert not selected <= deploy["spec"]["template"]["metadata"]["labels"].items()
+
+
+def render_named(tools, env, release: str, *args: str) -> list[dict]:
+    out = helm(tools, env, "template", release, str(CHART), "-n", NAMESPACE, *args).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
