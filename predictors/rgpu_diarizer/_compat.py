@@ -19,61 +19,15 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
-import types
 import warnings
+
+from rgpu_serving.torchaudio_compat import import_torchaudio
 
 log = logging.getLogger("rgpu.diarizer")
 
 _lock = threading.Lock()
 _done = False
-#: Why torchaudio's compiled extension is not used (None when it loaded, or before import).
-torchaudio_fallback_reason: str | None = None
-
-
-def _extension_stub() -> types.ModuleType:
-    """What ``torchaudio._extension`` provides when torchaudio has no compiled extension."""
-    mod = types.ModuleType("torchaudio._extension")
-    mod.__file__ = __file__
-    mod._IS_TORCHAUDIO_EXT_AVAILABLE = False
-    mod._IS_ALIGN_AVAILABLE = False
-
-    def _load_lib(lib: str) -> bool:
-        return False
-
-    def _check_cuda_version():
-        return None
-
-    def fail_if_no_align(func):
-        def wrapped(*args, **kwargs):
-            raise RuntimeError("torchaudio's compiled extension is unavailable (CPU torch with a CUDA torchaudio)")
-
-        return wrapped
-
-    mod._load_lib = _load_lib
-    mod._check_cuda_version = _check_cuda_version
-    mod.fail_if_no_align = fail_if_no_align
-    mod.__all__ = ["_check_cuda_version", "_IS_TORCHAUDIO_EXT_AVAILABLE"]
-    return mod
-
-
-def import_torchaudio():
-    """``import torchaudio``, without its compiled extension when that cannot be loaded."""
-    global torchaudio_fallback_reason
-    try:
-        import torchaudio
-
-        return torchaudio
-    except (OSError, ImportError, RuntimeError) as exc:
-        torchaudio_fallback_reason = f"{type(exc).__name__}: {exc}"
-    for name in [m for m in sys.modules if m == "torchaudio" or m.startswith("torchaudio.")]:
-        del sys.modules[name]
-    sys.modules["torchaudio._extension"] = _extension_stub()
-    import torchaudio
-
-    log.info("torchaudio's compiled extension is unavailable (%s); using its pure-Python parts", torchaudio_fallback_reason)
-    return torchaudio
 
 
 def prepare_pyannote() -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rgpu_serving.torchaudio_compat import import_torchaudio
 from rgpu_serving.errors import ApiError
 from rgpu_serving.formats import ChunkTranscript, TextSegment
 from rgpu_serving.timing import Word
@@ -123,6 +124,9 @@ def quiet_nemo(level: str = "ERROR") -> None:
         lvl = logging.ERROR
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(max(lvl, logging.WARNING) if name != "nemo_logger" else lvl)
+    # NeMo's ASR collection imports torchaudio at module level; make that import survive a
+    # CUDA torchaudio next to CPU torch (installed here by the diarizer's extra).
+    import_torchaudio()
     try:
         from nemo.utils import logging as nemo_logging
     except Exception:  # pragma: no cover - NeMo absent: load() reports it

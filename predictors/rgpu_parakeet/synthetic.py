@@ -128,6 +128,10 @@ def model_config(tokenizer_dir: Path, preset: str = "tiny") -> dict:
 def build_tdt_nemo(out_path: Path | str, preset: str = "tiny", seed: int = 0) -> Path:
     """Build a random-weight FastConformer-TDT and ``save_to`` a ``.nemo`` file at ``out_path``."""
     import torch
+
+    from rgpu_serving.torchaudio_compat import import_torchaudio
+
+    import_torchaudio()  # NeMo imports torchaudio; see rgpu_serving.torchaudio_compat
     from nemo.collections.asr.models import EncDecRNNTBPEModel
     from omegaconf import OmegaConf
 
