@@ -1,79 +1,82 @@
-"""Importing torchaudio next to a CPU build of torch (shared by every torch-based engine).
+"""Let torchaudio import next to a CPU build of torch (for every torch-based engine).
 
 PyPI's ``torchaudio`` wheels are CUDA builds whose compiled extension (``_torchaudio.abi3.so``,
-linked against ``libc10_cuda.so``) cannot be loaded next to the CPU torch wheel: ``import
-torchaudio`` then raises ``OSError``, and libraries that import it at module level (pyannote.audio,
-NeMo's ASR collection) fail with it. They only need torchaudio's pure-Python parts, so when the
-compiled extension fails to load we import torchaudio once more with a stand-in for
-``torchaudio._extension`` that reports the extension as absent, exactly as torchaudio does itself
-when it ships without one. With a matching torch/torchaudio pair (a CUDA image) the real
-extension loads and nothing is replaced. When torchaudio is not installed at all, nothing happens.
+linked against ``libc10_cuda.so``) cannot be loaded next to the CPU torch wheel, so ``import
+torchaudio`` raises ``OSError`` — and with it every library that imports torchaudio at module
+level or lazily (pyannote.audio, NeMo's ASR collection, transformers' audio models). They only
+need torchaudio's pure-Python parts. ``install()`` adds an import hook for
+``torchaudio._extension``: the real module runs, and if loading the compiled library fails, the
+module is completed the way torchaudio itself is when it ships without an extension
+(``_IS_TORCHAUDIO_EXT_AVAILABLE = False``). With a matching torch/torchaudio pair (a CUDA image)
+the real extension loads and the hook changes nothing. The hook imports nothing itself, so
+processes that never touch torchaudio (Whisper) pay nothing.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import logging
 import sys
 import threading
-import types
 
 log = logging.getLogger("rgpu.torchaudio")
 
+_TARGET = "torchaudio._extension"
 _lock = threading.Lock()
 #: Why torchaudio's compiled extension is not used (None when it loaded, or before import).
 torchaudio_fallback_reason: str | None = None
 
 
-def _extension_stub() -> types.ModuleType:
-    """What ``torchaudio._extension`` provides when torchaudio has no compiled extension."""
-    mod = types.ModuleType("torchaudio._extension")
-    mod.__file__ = __file__
-    mod._IS_TORCHAUDIO_EXT_AVAILABLE = False
-    mod._IS_ALIGN_AVAILABLE = False
+class _ExtensionLoader(importlib.abc.Loader):
+    def __init__(self, real: importlib.abc.Loader):
+        self.real = real
 
-    def _load_lib(lib: str) -> bool:
-        return False
+    def create_module(self, spec):
+        return self.real.create_module(spec)
 
-    def _check_cuda_version():
-        return None
+    def exec_module(self, module) -> None:
+        global torchaudio_fallback_reason
+        try:
+            self.real.exec_module(module)
+            return
+        except OSError as exc:
+            torchaudio_fallback_reason = f"{type(exc).__name__}: {exc}"
+        from torchaudio._internal.module_utils import fail_with_message
 
-    def fail_if_no_align(func):
-        def wrapped(*args, **kwargs):
-            raise RuntimeError("torchaudio's compiled extension is unavailable (CPU torch with a CUDA torchaudio)")
+        module._IS_TORCHAUDIO_EXT_AVAILABLE = False
+        module._IS_ALIGN_AVAILABLE = False
+        module.fail_if_no_align = fail_with_message(
+            "torchaudio's compiled extension is unavailable (CPU torch with a CUDA torchaudio)"
+        )
+        log.info("torchaudio's compiled extension is unavailable (%s); using its pure-Python parts",
+                 torchaudio_fallback_reason)
 
-        return wrapped
 
-    mod._load_lib = _load_lib
-    mod._check_cuda_version = _check_cuda_version
-    mod.fail_if_no_align = fail_if_no_align
-    mod.__all__ = ["_check_cuda_version", "_IS_TORCHAUDIO_EXT_AVAILABLE"]
-    return mod
+class _ExtensionFinder(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        if fullname != _TARGET:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _ExtensionLoader(spec.loader)
+        return spec
+
+
+def install() -> None:
+    """Register the import hook once (cheap: it imports nothing)."""
+    with _lock:
+        if not any(isinstance(f, _ExtensionFinder) for f in sys.meta_path):
+            sys.meta_path.insert(0, _ExtensionFinder())
 
 
 def import_torchaudio():
-    """``import torchaudio``, without its compiled extension when that cannot be loaded.
-
-    Returns None when torchaudio is not installed. Idempotent and thread-safe.
-    """
-    with _lock:
-        if importlib.util.find_spec("torchaudio") is None:
-            return None
-        return _import()
-
-
-def _import():
-    global torchaudio_fallback_reason
-    try:
-        import torchaudio
-
-        return torchaudio
-    except (OSError, ImportError, RuntimeError) as exc:
-        torchaudio_fallback_reason = f"{type(exc).__name__}: {exc}"
-    for name in [m for m in sys.modules if m == "torchaudio" or m.startswith("torchaudio.")]:
-        del sys.modules[name]
-    sys.modules["torchaudio._extension"] = _extension_stub()
+    """``import torchaudio`` through the hook; None when torchaudio is not installed."""
+    install()
+    if importlib.util.find_spec("torchaudio") is None:
+        return None
     import torchaudio
 
-    log.info("torchaudio's compiled extension is unavailable (%s); using its pure-Python parts", torchaudio_fallback_reason)
     return torchaudio
