@@ -12,15 +12,10 @@ that is.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import concurrent.futures
-import contextlib
 import json
 import logging
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -32,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import rgpu_contract as contract
 from rgpu_serving import audio as audio_io
+from rgpu_serving.uploads import base64_file
 from rgpu_serving.batching import Admission
 from rgpu_serving.errors import ApiError
 from rgpu_serving.fetch import UrlPolicy, download
@@ -219,25 +215,8 @@ class DiarizerPredictor(ReflectorPredictor):
         return {"diarization": segments}
 
     # ---- KServe V1 / V2 protocol -------------------------------------------------------
-    @contextlib.asynccontextmanager
-    async def _b64_file(self, data: Any):
-        if isinstance(data, str):
-            data = data.encode()
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError, TypeError) as exc:
-            raise ApiError(400, f"audio must be base64: {exc}") from exc
-        if len(raw) > self.settings.max_upload_bytes:
-            raise ApiError(413, f"audio exceeds the {self.settings.max_upload_bytes}-byte limit")
-        self.settings.upload_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="infer-", dir=self.settings.upload_dir)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(raw)
-            yield Path(name)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name)
+    def _b64_file(self, data: Any):
+        return base64_file(data, self.settings.upload_dir, self.settings.max_upload_bytes)
 
     async def _instance(self, inst: Any) -> dict:
         if not isinstance(inst, dict) or not ("audio_b64" in inst or "audio_file_url" in inst):

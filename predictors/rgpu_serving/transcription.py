@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Hashable
@@ -47,7 +43,7 @@ from .metrics import BATCH_SIZE, record_audio
 from .predictor import ReflectorPredictor
 from .settings import ServingSettings
 from .timing import Word, finalize_words, place_chunk_words
-from .uploads import MultipartForm, receive_multipart
+from .uploads import MultipartForm, base64_file, receive_multipart
 from .vad import SAMPLE_RATE, Chunk, default_vad, plan_chunks, whole_file_chunks
 
 
@@ -264,22 +260,8 @@ class TranscriptionPredictor(ReflectorPredictor):
 
     # ---- KServe V1 / V2 protocol -------------------------------------------------------
     async def _transcribe_b64(self, data: Any, language: str | None, filename: str | None = None) -> Transcript:
-        if isinstance(data, str):
-            data = data.encode()
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError, TypeError) as exc:
-            raise ApiError(400, f"audio must be base64: {exc}") from exc
-        if len(raw) > self.settings.max_upload_bytes:
-            raise ApiError(413, f"audio exceeds the {self.settings.max_upload_bytes}-byte limit")
-        self.settings.upload_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="infer-", dir=self.settings.upload_dir)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(raw)
-            job = await self._prepare(Path(name), filename, None)
-        finally:
-            os.unlink(name)
+        async with base64_file(data, self.settings.upload_dir, self.settings.max_upload_bytes) as path:
+            job = await self._prepare(path, filename, None)
         return await self._transcribe(job, language, "kserve")
 
     async def predict(self, payload: Any, headers: dict[str, str] | None = None, response_headers=None) -> Any:

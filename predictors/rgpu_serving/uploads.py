@@ -8,12 +8,14 @@ is deleted when the request ends, whatever happened.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, BinaryIO
+from typing import Any, AsyncIterator, BinaryIO
 
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -177,3 +179,25 @@ async def receive_multipart(
         for f in collector.form.files:
             with contextlib.suppress(FileNotFoundError):
                 f.path.unlink()
+
+
+@contextlib.asynccontextmanager
+async def base64_file(data: Any, upload_dir: Path, max_bytes: int) -> AsyncIterator[Path]:
+    """Base64 audio from a KServe V1/V2 request as a temp file in ``upload_dir`` (removed on exit)."""
+    if isinstance(data, str):
+        data = data.encode()
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise ApiError(400, f"audio must be base64: {exc}") from exc
+    if len(raw) > max_bytes:
+        raise ApiError(413, f"audio exceeds the {max_bytes}-byte limit")
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="infer-", dir=upload_dir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        yield Path(name)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
