@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from . import diarizer_bench, llm_bench, parakeet_bench, whisper_bench
+from . import diarizer_bench, llm_bench, load_bench, parakeet_bench, whisper_bench
 
 BENCHES = {
     "whisper": whisper_bench.main,
     "parakeet": parakeet_bench.main,
     "diarizer": diarizer_bench.main,
     "llm": llm_bench.main,
+    "load": load_bench.main,
 }
 
 
