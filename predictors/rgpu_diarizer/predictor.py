@@ -30,7 +30,7 @@ from rgpu_serving import audio as audio_io
 from rgpu_serving.uploads import base64_file
 from rgpu_serving.batching import Admission
 from rgpu_serving.errors import ApiError
-from rgpu_serving.fetch import UrlPolicy, download
+from rgpu_serving.fetch import download
 from rgpu_serving.metrics import record_audio
 from rgpu_serving.predictor import ReflectorPredictor
 from rgpu_serving.settings import ServingSettings
@@ -116,14 +116,6 @@ class DiarizerPredictor(ReflectorPredictor):
         self.pipeline = None
         limit = max(1, min(settings.max_pending_requests, 1 + max(0, diarizer.max_queued)))
         self.admission = Admission(limit, settings.retry_after_s, what="diarization requests")
-        self.url_policy = UrlPolicy.from_allowlist(
-            settings.url_allowlist_entries(),
-            max_bytes=settings.max_download_bytes,
-            connect_timeout_s=settings.fetch_connect_timeout_s,
-            read_timeout_s=settings.fetch_read_timeout_s,
-            total_timeout_s=settings.fetch_total_timeout_s,
-            max_redirects=settings.fetch_max_redirects,
-        )
         # One diarization at a time on this device; the queue in front of it is bounded by admission.
         self._device_slot = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-diarize")
         self.runs = 0

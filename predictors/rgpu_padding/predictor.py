@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 import rgpu_contract as contract
 from rgpu_serving.errors import ApiError
-from rgpu_serving.fetch import UrlPolicy, check_url, download, upload
+from rgpu_serving.fetch import check_url, download, upload
 from rgpu_serving.metrics import record_audio
 from rgpu_serving.predictor import ReflectorPredictor
 from rgpu_serving.settings import ServingSettings
@@ -54,14 +54,6 @@ class PaddingPredictor(ReflectorPredictor):
     def __init__(self, name: str, settings: ServingSettings, padding: PaddingSettings):
         super().__init__(name, settings)
         self.padding = padding
-        self.url_policy = UrlPolicy.from_allowlist(
-            settings.url_allowlist_entries(),
-            max_bytes=settings.max_download_bytes,
-            connect_timeout_s=settings.fetch_connect_timeout_s,
-            read_timeout_s=settings.fetch_read_timeout_s,
-            total_timeout_s=settings.fetch_total_timeout_s,
-            max_redirects=settings.fetch_max_redirects,
-        )
         self._slots: asyncio.Semaphore | None = None
 
     def load_model(self) -> None:

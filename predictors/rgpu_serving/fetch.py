@@ -44,6 +44,18 @@ class UrlPolicy:
     max_redirects: int = 5
 
     @classmethod
+    def from_settings(cls, settings) -> "UrlPolicy":
+        """The policy a predictor's ``ServingSettings`` describe (allowlist, caps, timeouts)."""
+        return cls.from_allowlist(
+            settings.url_allowlist_entries(),
+            max_bytes=settings.max_download_bytes,
+            connect_timeout_s=settings.fetch_connect_timeout_s,
+            read_timeout_s=settings.fetch_read_timeout_s,
+            total_timeout_s=settings.fetch_total_timeout_s,
+            max_redirects=settings.fetch_max_redirects,
+        )
+
+    @classmethod
     def from_allowlist(cls, entries: list[str], **limits) -> "UrlPolicy":
         hosts, networks = set(), []
         for entry in entries:

@@ -15,6 +15,7 @@ from fastapi import APIRouter
 
 from .batching import Admission
 from .errors import unavailable
+from .fetch import UrlPolicy
 from .settings import ServingSettings
 
 log = logging.getLogger("rgpu.predictor")
@@ -26,6 +27,8 @@ class ReflectorPredictor(kserve.Model, abc.ABC):
         self.settings = settings
         self.load_error: str | None = None
         self.admission = Admission(settings.max_pending_requests, settings.retry_after_s)
+        #: What user-supplied URLs may reach (SSRF guard), for predictors that fetch or upload.
+        self.url_policy = UrlPolicy.from_settings(settings)
 
     @abc.abstractmethod
     def load_model(self) -> None:

@@ -27,7 +27,7 @@ import rgpu_contract as contract
 from . import audio as audio_io
 from .batching import DynamicBatcher
 from .errors import ApiError
-from .fetch import UrlPolicy, download
+from .fetch import download
 from .formats import (
     GRANULARITIES,
     RESPONSE_FORMATS,
@@ -118,14 +118,6 @@ class TranscriptionPredictor(ReflectorPredictor):
     def __init__(self, name: str, engine: TranscriptionEngine, settings: ServingSettings):
         super().__init__(name, settings)
         self.engine = engine
-        self.url_policy = UrlPolicy.from_allowlist(
-            settings.url_allowlist_entries(),
-            max_bytes=settings.max_download_bytes,
-            connect_timeout_s=settings.fetch_connect_timeout_s,
-            read_timeout_s=settings.fetch_read_timeout_s,
-            total_timeout_s=settings.fetch_total_timeout_s,
-            max_redirects=settings.fetch_max_redirects,
-        )
         self.batcher: DynamicBatcher[np.ndarray, ChunkTranscript] = DynamicBatcher(
             self._run_batch, max_batch=engine.max_batch, max_wait_s=engine.max_wait_s, name=name
         )
