@@ -56,9 +56,7 @@ def service(tmp_path_factory, key_file):
         yield svc
     finally:
         code = svc.stop()
-    assert code == 0, f"service exited with {code} on SIGTERM"
-    leftovers = sorted(p.name for p in svc.upload_dir.glob("*")) if svc.upload_dir.exists() else []
-    assert leftovers == [], f"temporary files left in the upload directory: {leftovers}"
+    svc.assert_clean_exit(code)
     log = svc.log_path.read_text()
     assert "uvicorn.access" in log, "the service log is not being written"
     leaked = [k for k in (*KEYS, "rotated-key-3") if k in log]

@@ -133,6 +133,12 @@ class Service:
             time.sleep(0.3)
         raise RuntimeError(f"model {model} not ready in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
 
+    def assert_clean_exit(self, code: int) -> None:
+        """After ``stop()``: the process exited 0 and left nothing in its upload directory."""
+        assert code == 0, f"service exited with {code} on SIGTERM:\n{self.log_path.read_text()[-3000:]}"
+        leftovers = sorted(p.name for p in self.upload_dir.glob("*")) if self.upload_dir.exists() else []
+        assert leftovers == [], f"temporary files left in the upload directory: {leftovers}"
+
     def stop(self) -> int:
         self.proc.terminate()
         try:

@@ -46,9 +46,7 @@ def llm_service(tmp_path_factory, smollm2_gguf):
         yield svc
     finally:
         code = svc.stop()
-    assert code == 0, f"service exited with {code} on SIGTERM:\n{svc.log_path.read_text()[-3000:]}"
-    leftovers = sorted(p.name for p in svc.upload_dir.glob("*")) if svc.upload_dir.exists() else []
-    assert leftovers == [], f"temporary files left in the upload directory: {leftovers}"
+    svc.assert_clean_exit(code)
 
 
 @pytest.fixture

@@ -126,9 +126,7 @@ def padding(tmp_path_factory):
         yield svc
     finally:
         code = svc.stop()
-    assert code == 0, f"service exited with {code} on SIGTERM:\n{svc.log_path.read_text()[-2000:]}"
-    leftovers = sorted(p.name for p in svc.upload_dir.glob("*")) if svc.upload_dir.exists() else []
-    assert leftovers == [], f"temporary files left: {leftovers}"
+    svc.assert_clean_exit(code)
 
 
 @pytest.fixture

@@ -42,9 +42,7 @@ def start_translator(tmp: Path, name: str, env: dict[str, str]) -> Service:
 
 def stop_clean(svc: Service) -> None:
     code = svc.stop()
-    assert code == 0, f"service exited with {code} on SIGTERM:\n{svc.log_path.read_text()[-2000:]}"
-    leftovers = sorted(p.name for p in svc.upload_dir.glob("*")) if svc.upload_dir.exists() else []
-    assert leftovers == [], f"temporary files left: {leftovers}"
+    svc.assert_clean_exit(code)
 
 
 @pytest.fixture(scope="module")
