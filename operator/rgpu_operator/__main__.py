@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 
 import kopf
 
 from . import handlers  # noqa: F401 - registers the handlers
+from .peering import kopf_options
 from .settings import Settings
 
 
@@ -15,12 +18,8 @@ def main() -> None:
     settings = Settings.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
-    asyncio.run(kopf.operator(
-        standalone=True,
-        clusterwide=not settings.namespaces,
-        namespaces=list(settings.namespaces),
-        liveness_endpoint=liveness,
-    ))
+    options = kopf_options(settings, now_s=time.time(), jitter=random.randrange(1000))
+    asyncio.run(kopf.operator(**options, liveness_endpoint=liveness))
 
 
 if __name__ == "__main__":

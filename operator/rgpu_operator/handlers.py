@@ -18,6 +18,7 @@ import kopf
 
 from . import API_VERSION, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION
 from . import components as c
+from . import peering
 from .inferenceservice import ImageDefaults
 from .kube import ApiError, Kube, connection_from_environment
 from .reconcile import finalize, reconcile
@@ -61,13 +62,34 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration")
     settings.scanning.disabled = True  # no CRD/namespace RBAC needed; resources found at start
-    settings.peering.standalone = True
     settings.posting.reporting_component = FIELD_MANAGER
     settings.posting.level = logging.WARNING  # events: our explicit ones plus kopf's failures
     memo.setdefault("settings", SETTINGS)
     if "kube" not in memo:
         memo["kube"] = Kube(connection_from_environment(), memo["settings"])
     memo.setdefault("locks", {})
+    if memo["settings"].peering:
+        await _ensure_peering(memo["kube"], memo["settings"])
+
+
+async def _ensure_peering(kube: Kube, settings: Settings) -> None:
+    """kopf registers in the peering object but never creates it, and without one every replica
+    would work at once, silently. The chart and manifests ship the kopf.dev CRDs; the object is
+    made here (one ``kubectl apply`` of a CRD and an object of its kind fails: not established)."""
+    for obj in peering.peering_objects(settings.peering, settings.namespaces):
+        meta = obj["metadata"]
+        try:
+            if await kube.get(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"]) is None:
+                await kube.create(obj)
+                log.info("created %s %s", obj["kind"], meta["name"])
+        except ApiError as exc:
+            if exc.status == 409:  # another replica made it first
+                continue
+            hint = (" (are the kopf.dev peering CRDs installed? they ship in the chart's crds/ and"
+                    " manifests/crd/)" if exc.status == 404 else "")
+            raise kopf.PermanentError(
+                f"cannot set up peering {obj['kind']} {meta['name']!r}: {exc}{hint}; "
+                "RGPU_OPERATOR_PEERING='' runs a single replica without peering") from exc
 
 
 @kopf.on.cleanup()

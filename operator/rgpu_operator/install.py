@@ -3,7 +3,7 @@ sample ReflectorGPU resources. Rendered to manifests/ by :mod:`rgpu_operator.gen
 
 from __future__ import annotations
 
-from . import API_VERSION, FIELD_MANAGER, KIND, __version__, rbac
+from . import API_VERSION, FIELD_MANAGER, KIND, __version__, peering, rbac
 
 NAMESPACE = "reflector-gpu-system"
 IMAGE = f"ghcr.io/monadical-sas/reflector-gpu-operator:{__version__}"
@@ -25,9 +25,13 @@ def service_account(ns: str = NAMESPACE) -> dict:
 
 
 def deployment(ns: str = NAMESPACE, watch_namespaces: str = "", image: str = IMAGE) -> dict:
-    """One replica (kopf runs standalone, without peering): Recreate, so two never overlap."""
+    """The operator with kopf peering on: scale it up for standbys; a rolling update hands over
+    to the new pod (the newest replica works, see :mod:`peering`)."""
     env = [
         {"name": "RGPU_OPERATOR_NAMESPACES", "value": watch_namespaces},
+        {"name": "RGPU_OPERATOR_PEERING", "value": peering.DEFAULT_NAME},
+        # kopf's identity of this replica in the peering object.
+        {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "RGPU_OPERATOR_IMAGE_REGISTRY", "value": "ghcr.io/monadical-sas"},
         {"name": "RGPU_OPERATOR_IMAGE_TAG", "value": __version__},
         {"name": "RGPU_OPERATOR_HEALTH_PORT", "value": str(HEALTH_PORT)},
@@ -52,7 +56,7 @@ def deployment(ns: str = NAMESPACE, watch_namespaces: str = "", image: str = IMA
         "metadata": {"name": FIELD_MANAGER, "namespace": ns, "labels": _labels()},
         "spec": {
             "replicas": 1,
-            "strategy": {"type": "Recreate"},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "selector": {"matchLabels": _labels()},
             "template": {
                 "metadata": {"labels": _labels()},

@@ -40,6 +40,8 @@ PLURALS = {
     "ReflectorGPU": "reflectorgpus",
     "Namespace": "namespaces",
     "CustomResourceDefinition": "customresourcedefinitions",
+    "ClusterKopfPeering": "clusterkopfpeerings",
+    "KopfPeering": "kopfpeerings",
 }
 
 

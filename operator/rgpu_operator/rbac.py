@@ -7,7 +7,7 @@ no pods. Cluster-scoped LocalModelCaches need the ClusterRole; the namespaced va
 
 from __future__ import annotations
 
-from . import FIELD_MANAGER, GROUP, PLURAL
+from . import FIELD_MANAGER, GROUP, PLURAL, peering
 
 READ = ["get", "list", "watch"]
 WRITE = ["create", "patch", "delete"]
@@ -26,6 +26,12 @@ def rules(*, cluster: bool = True) -> list[dict]:
         {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"], "verbs": ["get", *WRITE]},
         {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
     ]
+    # kopf peering between replicas: watch the peering object, patch our entry in its status,
+    # create it when missing (handlers._ensure_peering). Cluster-wide operators use the
+    # cluster-scoped kind, namespaced ones a KopfPeering in each watched namespace.
+    out.append({"apiGroups": [peering.GROUP],
+                "resources": [peering.CLUSTER_PLURAL if cluster else peering.NAMESPACED_PLURAL],
+                "verbs": [*READ, "create", "patch"]})
     if cluster:
         out.append({"apiGroups": ["serving.kserve.io"], "resources": ["localmodelcaches"],
                     "verbs": ["get", "list", *WRITE]})

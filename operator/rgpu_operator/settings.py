@@ -25,6 +25,16 @@ def _float(env: dict, name: str, default: float) -> float:
     return value
 
 
+def _int_or_none(env: dict, name: str) -> int | None:
+    raw = env.get(PREFIX + name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{PREFIX}{name} must be an integer, got {raw!r}") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the operator watches and the defaults it fills into specs."""
@@ -45,6 +55,11 @@ class Settings:
     api_backoff_seconds: float = 0.5
     #: Port of kopf's liveness endpoint (``/healthz``); 0 disables it.
     health_port: int = 8080
+    #: Name of the kopf peering object (ClusterKopfPeering, or a KopfPeering per watched
+    #: namespace) shared by the replicas; empty runs standalone (one replica only).
+    peering: str = ""
+    #: kopf peering priority; unset: from the start time, so the newest replica works.
+    priority: int | None = None
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> Settings:
@@ -59,4 +74,6 @@ class Settings:
             api_attempts=int(_float(env, "API_ATTEMPTS", cls.api_attempts)),
             api_backoff_seconds=_float(env, "API_BACKOFF_SECONDS", cls.api_backoff_seconds),
             health_port=int(get("HEALTH_PORT", str(cls.health_port))),
+            peering=get("PEERING", "").strip(),
+            priority=_int_or_none(env, "PRIORITY"),
         )

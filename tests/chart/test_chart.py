@@ -195,9 +195,14 @@ def test_chart_rbac_is_the_operator_rbac(tools, helm_env):
     for ns in watched:
         assert roles[ns]["rules"] == rbac.rules(cluster=False)
         assert bindings[ns]["subjects"][0]["namespace"] == NAMESPACE
-    env = {e["name"]: e["value"] for e in [o for o in objs if o["kind"] == "Deployment"][0]
-           ["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = _env([o for o in objs if o["kind"] == "Deployment"][0])
     assert env["RGPU_OPERATOR_NAMESPACES"] == "team-a,team-b"
+
+
+def _env(deploy: dict) -> dict[str, str]:
+    """The operator container's plain-value environment."""
+    return {e["name"]: e["value"] for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]
+            if "value" in e}
 
 
 def test_operator_environment_is_what_the_operator_reads(tools, helm_env):
@@ -207,9 +212,11 @@ def test_operator_environment_is_what_the_operator_reads(tools, helm_env):
     known = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
     (deploy,) = [o for o in render(tools, helm_env) if o["kind"] == "Deployment"]
     names = {e["name"] for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert names <= known, f"the operator does not read {sorted(names - known)}"
-    env = Settings.from_env({e["name"]: e["value"] for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]})
-    assert env == Settings(), "the chart's defaults differ from the operator's own defaults"
+    assert {n for n in names if n.startswith(PREFIX)} <= known, f"the operator does not read {sorted(names - known)}"
+    env = Settings.from_env(_env(deploy))
+    # Peering is the one deliberate difference: the chart turns it on (named after the release).
+    assert env == dataclasses.replace(Settings(), peering=deploy["metadata"]["name"]), \
+        "the chart's defaults differ from the operator's own defaults"
 
 
 # --- lint and render ------------------------------------------------------------------------
@@ -250,7 +257,7 @@ def test_operator_pod_meets_the_restricted_pod_security_standard(tools, helm_env
     (deploy,) = [o for o in render(tools, helm_env) if o["kind"] == "Deployment"]
     spec = deploy["spec"]
     pod = spec["template"]["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "RollingUpdate"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
@@ -263,10 +270,39 @@ def test_operator_pod_meets_the_restricted_pod_security_standard(tools, helm_env
     probe = container["livenessProbe"]
     assert probe["httpGet"] == {"path": "/healthz", "port": "health"}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = _env(deploy)
     assert ports["health"] == int(env["RGPU_OPERATOR_HEALTH_PORT"])
     assert container["image"] == "ghcr.io/monadical-sas/reflector-gpu-operator:0.1.0"
     assert env["RGPU_OPERATOR_IMAGE_REGISTRY"] == "ghcr.io/monadical-sas" and env["RGPU_OPERATOR_IMAGE_TAG"] == "0.1.0"
+
+
+def test_replicas_coordinate_through_peering(tools, helm_env):
+    """More than one operator pod: peering named after the release, kopf's identity from the pod
+    name, a rolling update, a PodDisruptionBudget; without peering: one pod, Recreate."""
+    from rgpu_operator import peering, rbac
+    objs = render(tools, helm_env, "--set", "replicaCount=3")
+    for obj in objs:
+        validate(obj)
+    (deploy,) = [o for o in objs if o["kind"] == "Deployment"]
+    (pdb,) = [o for o in objs if o["kind"] == "PodDisruptionBudget"]
+    name = deploy["metadata"]["name"]
+    assert deploy["spec"]["replicas"] == 3
+    assert deploy["spec"]["strategy"] == {"type": "RollingUpdate",
+                                          "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert pdb["spec"] == {"maxUnavailable": 1, "selector": deploy["spec"]["selector"]}
+    env = deploy["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "RGPU_OPERATOR_PEERING", "value": name} in env
+    assert {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in env
+    (role,) = [o for o in objs if o["kind"] == "ClusterRole"]
+    assert {"apiGroups": [peering.GROUP], "resources": [peering.CLUSTER_PLURAL],
+            "verbs": ["get", "list", "watch", "create", "patch"]} in role["rules"] == rbac.rules(cluster=True)
+    crds = {c["spec"]["names"]["kind"] for c in crd_objects()}
+    assert {peering.CLUSTER_KIND, peering.NAMESPACED_KIND} <= crds
+
+    objs = render(tools, helm_env, "--set", "operator.peering.enabled=false")
+    (deploy,) = [o for o in objs if o["kind"] == "Deployment"]
+    assert deploy["spec"]["strategy"] == {"type": "Recreate"} and _env(deploy)["RGPU_OPERATOR_PEERING"] == ""
+    assert not [o for o in objs if o["kind"] == "PodDisruptionBudget"]
 
 
 def _notes(tools, env, values: Path) -> str:
@@ -298,7 +334,8 @@ def test_notes_without_a_reflectorgpu_say_how_to_make_one(tools, helm_env):
 
 
 BAD_VALUES = {
-    "two replicas (no peering)": {"replicaCount": 2},
+    "two replicas without peering": {"replicaCount": 2, "operator": {"peering": {"enabled": False}}},
+    "six operator replicas": {"replicaCount": 6},
     "writable root filesystem": {"securityContext": {"readOnlyRootFilesystem": False}},
     "privilege escalation": {"securityContext": {"allowPrivilegeEscalation": True}},
     "running as root allowed": {"podSecurityContext": {"runAsNonRoot": False}},

@@ -134,28 +134,38 @@ def validate_any(obj: dict) -> None:
 
 
 @contextlib.asynccontextmanager
-async def operator_thread(settings):
+async def operator_thread(settings, name: str = "operator"):
     """The operator (kopf + rgpu_operator.handlers) in a thread with its own loop, as in
-    production. (kopf.operator() cancels, when it stops, every task created in its loop after it
-    started, which would include pytest's fixture teardown if it shared the test's loop.)"""
+    production, with the kopf options production uses (``peering.kopf_options``). (kopf.operator()
+    cancels, when it stops, every task created in its loop after it started, which would include
+    pytest's fixture teardown if it shared the test's loop.) Its log records carry ``name`` as
+    their thread name."""
+    import random
+    import time
+
     import kopf
     from rgpu_operator import handlers  # noqa: F401 - registers the handlers
+    from rgpu_operator.peering import kopf_options
 
     stop, ready = threading.Event(), threading.Event()
     errors: list[BaseException] = []
+    options = kopf_options(settings, now_s=time.time(), jitter=random.randrange(1000))
 
     def run() -> None:
         try:
-            asyncio.run(kopf.operator(standalone=True, namespaces=list(settings.namespaces),
-                                      clusterwide=not settings.namespaces,
-                                      memo=kopf.Memo(settings=settings, locks={}),
+            asyncio.run(kopf.operator(**options, memo=kopf.Memo(settings=settings, locks={}),
                                       stop_flag=stop, ready_flag=ready))
         except BaseException as exc:  # noqa: BLE001 - reported to the test below
             errors.append(exc)
 
-    thread = threading.Thread(target=run, name="operator", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
-    assert await asyncio.to_thread(ready.wait, 10), "the operator did not start"
+    deadline = time.monotonic() + 10
+    while not ready.is_set() and thread.is_alive() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    if errors:  # it stopped at startup: the test sees why
+        raise errors[0]
+    assert ready.is_set(), "the operator did not start"
     try:
         yield
     finally:

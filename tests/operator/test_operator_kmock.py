@@ -15,6 +15,8 @@ import asyncio
 import base64
 import itertools
 import logging
+import os
+import sys
 import time
 from collections.abc import Callable
 
@@ -330,6 +332,34 @@ async def test_converges_through_api_failures(running):
     assert obj(emu, INGRESS, NAME)
 
 
+async def test_delete_converges_through_api_failures(running):
+    emu = running
+    await converge(emu)
+    isvc = km.resource(ISVC)
+    # Deletes of children fail with 500 / 503 and hang past the client timeout before succeeding.
+    emu[km.action.DELETE, isvc][:3] << 500
+
+    async def hang():
+        await asyncio.sleep(5)  # > the client's 2 s request timeout
+        return {}
+    emu[km.action.DELETE, km.resource(SECRET)][:1] << hang
+    emu[km.action.DELETE, km.resource(INGRESS)][:2] << 503
+    resp = await emu.delete(url(RGPU, NAME))
+    assert resp.status == 200
+    await eventually(lambda: obj(emu, RGPU, NAME) is None, timeout=60, what="finalizer released")
+    assert [c for c in DEFAULT_COMPONENTS if obj(emu, ISVC, f"{NAME}-{c}")] == []
+    assert obj(emu, SECRET, f"{NAME}-apikey") is None and obj(emu, INGRESS, NAME) is None
+    deletes = [r.url.path.rsplit("/", 2)[-2] for r in emu if r.method == "DELETE"]
+    # The failures were met and retried (more attempts than objects).
+    assert deletes.count("inferenceservices") > 5 and deletes.count("ingresses") >= 2, deletes
+    assert deletes.count("secrets") >= 2, deletes
+
+
+def live_objects(emu, resource: str) -> list[str]:
+    return sorted(name for (res, _, name), item in emu.objects.items()
+                  if res == km.resource(resource) and not item.deleted)
+
+
 async def test_no_secret_value_in_status_events_or_logs(running, caplog):
     emu = running
     await converge(emu)
@@ -366,6 +396,10 @@ async def test_operator_restarts_cleanly_mid_reconcile(emu):
                          what="resumed children")
         await eventually(lambda: obj(emu, RGPU, NAME).get("status", {}).get("endpoints"), what="status")
     assert obj(emu, SECRET, f"{NAME}-apikey")["data"]["apikey"] == key  # not regenerated
+    # No duplicate children: exactly one of each.
+    assert live_objects(emu, ISVC) == sorted(f"{NAME}-{c}" for c in DEFAULT_COMPONENTS)
+    assert live_objects(emu, SECRET) == [f"{NAME}-apikey"]
+    assert live_objects(emu, INGRESS) == [NAME]
 
 
 async def test_missing_user_secret_is_reported_then_cleared(running):
@@ -381,3 +415,61 @@ async def test_missing_user_secret_is_reported_then_cleared(running):
     assert resp.status < 300
     await eventually(lambda: next(c for c in obj(emu, RGPU, NAME)["status"]["conditions"]
                                   if c["type"] == "Degraded")["status"] == "False", what="resync clears it")
+
+
+# --- more than one replica: kopf peering ----------------------------------------------------
+
+PEERINGS = "kopf.dev/v1/kopfpeerings"
+PEERING = "rgpu-peering"
+
+
+def peering_settings(priority: int) -> Settings:
+    return Settings(namespaces=(NS,), image_registry="registry.test/rgpu", image_tag="t1",
+                    resync_seconds=1, request_timeout_seconds=2.0, api_attempts=3,
+                    api_backoff_seconds=0.05, peering=PEERING, priority=priority)
+
+
+def serve_peerings(emu) -> None:
+    emu.resources[PEERINGS] = km.ResourceInfo(kind="KopfPeering", namespaced=True,
+                                              verbs={"get", "list", "watch", "create", "patch"})
+
+
+def paused(caplog, thread: str) -> bool:
+    return any(r.threadName == thread and "Pausing operations" in r.getMessage() for r in caplog.records)
+
+
+async def test_replicas_share_the_work_through_peering(emu, caplog):
+    """Two replicas: the one with the higher priority works, the other waits; when the worker
+    stops cleanly the standby resumes and serves changes. The peering object is created once."""
+    caplog.set_level(logging.DEBUG)
+    serve_peerings(emu)
+    async with operator_thread(peering_settings(100), name="standby"):
+        peers = await eventually(lambda: obj(emu, PEERINGS, PEERING)["status"], what="standby registered")
+        async with operator_thread(peering_settings(200), name="worker"):
+            await eventually(lambda: paused(caplog, "standby"), what="the standby pauses")
+            assert not paused(caplog, "worker")
+            await converge(emu)
+            peers = obj(emu, PEERINGS, PEERING)["status"]
+            assert sorted(p["priority"] for p in peers.values() if p) == [100, 200]
+            handled = {r.threadName for r in caplog.records if r.getMessage().startswith("Handler '")}
+            assert handled == {"worker"}, handled
+        # The worker left its entry at exit: the standby resumes and reconciles the next change.
+        await eventually(lambda: any(r.threadName == "standby" and "Resuming operations" in r.getMessage()
+                                     for r in caplog.records), what="the standby resumes")
+        await patch(emu, RGPU, NAME, {"spec": {"diarizer": {"enabled": False}}})
+        await eventually(lambda: obj(emu, ISVC, f"{NAME}-diarizer") is None, timeout=30,
+                         what="the standby applies the change")
+    assert len([r for r in emu if r.method == "POST" and r.url.path.endswith("/kopfpeerings")]) == 1
+
+
+async def test_peering_without_its_crd_stops_the_operator_with_the_reason(emu):
+    """The real entry point (``python -m rgpu_operator``) against an API server without the
+    kopf.dev CRDs (404 for the kind's paths): it exits non-zero at once, saying why and how."""
+    emu[km.resource(PEERINGS)] << 404
+    env = {**os.environ, "RGPU_OPERATOR_PEERING": PEERING, "RGPU_OPERATOR_NAMESPACES": NS,
+           "RGPU_OPERATOR_HEALTH_PORT": "0", "RGPU_OPERATOR_API_ATTEMPTS": "1"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "rgpu_operator", env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode != 0
+    assert "kopf.dev peering CRDs" in out.decode() and "RGPU_OPERATOR_PEERING=''" in out.decode(), out.decode()[-2000:]

@@ -10,7 +10,7 @@ import pytest
 for _mod in ("jsonschema", "kubernetes_validate", "celpy"):
     pytest.importorskip(_mod, reason=f"{_mod} is a test dependency of the operator (dev extra)")
 from operator_support import owner, validate_builtin
-from rgpu_operator import rbac, status
+from rgpu_operator import install, peering, rbac, status
 from rgpu_operator.desired import plan
 from rgpu_operator.diffing import contains, merge_patch, up_to_date
 from rgpu_operator.inferenceservice import ImageDefaults
@@ -18,7 +18,7 @@ from rgpu_operator.settings import Settings
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "rgpu_operator"
 PURE = ["components", "schema", "inferenceservice", "secret", "routing", "networkpolicy", "modelcache",
-        "desired", "status", "diffing", "rbac", "install"]
+        "desired", "status", "diffing", "rbac", "install", "peering"]
 
 
 def test_contains_ignores_server_added_fields_but_not_changed_ones():
@@ -99,6 +99,44 @@ def test_settings_from_environment():
     assert Settings.from_env({}).namespaces == ()
     with pytest.raises(ValueError, match="RESYNC"):
         Settings.from_env({"RGPU_OPERATOR_RESYNC_SECONDS": "soon"})
+
+
+def test_peering_settings_and_kopf_options():
+    s = Settings.from_env({"RGPU_OPERATOR_PEERING": "rgpu", "RGPU_OPERATOR_NAMESPACES": "a"})
+    assert s.peering == "rgpu" and s.priority is None
+    assert Settings.from_env({"RGPU_OPERATOR_PRIORITY": "7"}).priority == 7
+    with pytest.raises(ValueError, match="PRIORITY"):
+        Settings.from_env({"RGPU_OPERATOR_PRIORITY": "high"})
+    assert peering.kopf_options(Settings(), now_s=1.0, jitter=0) == {
+        "clusterwide": True, "namespaces": [], "standalone": True}
+    opts = peering.kopf_options(s, now_s=1_800_000_000.5, jitter=42)
+    assert opts == {"clusterwide": False, "namespaces": ["a"], "standalone": False, "peering_name": "rgpu",
+                    "priority": 1_800_000_000_500_042}
+    pinned = Settings.from_env({"RGPU_OPERATOR_PEERING": "rgpu", "RGPU_OPERATOR_PRIORITY": "5"})
+    assert peering.kopf_options(pinned, now_s=9.0, jitter=1)["priority"] == 5
+
+
+def test_newer_replicas_get_higher_distinct_priorities():
+    """kopf freezes every operator when two share a priority; later starts must win."""
+    assert peering.start_priority(100.0, 999) < peering.start_priority(100.001, 0)
+    assert peering.start_priority(100.0, 1) != peering.start_priority(100.0, 2)
+    assert peering.start_priority(4_102_444_800, 999) < 2**53  # year 2100, still exact in JSON
+    with pytest.raises(ValueError):
+        peering.start_priority(1.0, 1000)
+
+
+def test_peering_objects_and_crds():
+    assert peering.peering_objects("p") == [{"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
+                                             "metadata": {"name": "p"}}]
+    assert [o["metadata"] for o in peering.peering_objects("p", ("a", "b"))] == [
+        {"name": "p", "namespace": "a"}, {"name": "p", "namespace": "b"}]
+    for crd in peering.crds():
+        validate_builtin(crd)
+    deploy = install.deployment()
+    env = deploy["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "RGPU_OPERATOR_PEERING", "value": peering.DEFAULT_NAME} in env
+    assert {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in env
+    assert deploy["spec"]["strategy"]["type"] == "RollingUpdate"
 
 
 def _imports(module: str) -> set[str]:
