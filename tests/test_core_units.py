@@ -187,3 +187,38 @@ def test_admission_answers_503_with_retry_after_beyond_the_bound():
     assert e.value.status_code == 503 and e.value.headers == {"Retry-After": "7"}
     with adm.admit():
         pass
+
+
+def test_graceful_shutdown_drains_on_sigterm_only_once():
+    """SIGTERM: not ready at once, close after the drain; a second signal closes now, a third
+    forces; SIGINT (Ctrl-C) closes without a drain."""
+    import signal
+    import time
+    from types import SimpleNamespace
+
+    from rgpu_serving.shutdown import GracefulShutdown
+
+    class Model:
+        draining = False
+
+        def start_draining(self):
+            self.draining = True
+
+    server, model = SimpleNamespace(should_exit=False, force_exit=False), Model()
+    handler = GracefulShutdown(server, [model], drain_s=0.3)
+    handler(signal.SIGTERM, None)
+    assert model.draining is True and server.should_exit is False
+    time.sleep(0.6)
+    assert server.should_exit is True and server.force_exit is False
+    handler(signal.SIGTERM, None)
+    assert server.force_exit is True
+
+    server = SimpleNamespace(should_exit=False, force_exit=False)
+    handler = GracefulShutdown(server, [Model()], drain_s=30)
+    handler(signal.SIGTERM, None)
+    handler(signal.SIGTERM, None)  # impatient: skip the rest of the drain
+    assert server.should_exit is True and server.force_exit is False
+
+    server = SimpleNamespace(should_exit=False, force_exit=False)
+    GracefulShutdown(server, [Model()], drain_s=30)(signal.SIGINT, None)
+    assert server.should_exit is True

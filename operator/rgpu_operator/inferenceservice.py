@@ -93,11 +93,28 @@ def _resources(block: dict, pool: dict | None, gpu: bool) -> dict:
     return out
 
 
+#: Seconds a SIGTERMed predictor keeps serving with readiness false (endpoint removal propagates).
+SHUTDOWN_DRAIN_S = 5
+
+
+def shutdown_grace_s(component: c.Component) -> int:
+    """How long in-flight requests may take to finish after the drain: long recordings (file
+    transcription, diarization) take minutes, the rest seconds."""
+    return 300 if component.profile == "file" or component.name == "diarizer" else 60
+
+
+def termination_grace_s(component: c.Component) -> int:
+    """The pod's terminationGracePeriodSeconds: drain + in-flight grace + a margin to exit."""
+    return SHUTDOWN_DRAIN_S + shutdown_grace_s(component) + 5
+
+
 def _env(spec: dict, component: c.Component, block: dict) -> list[dict]:
     model, uri = model_source(spec, component)
     env = [
         {"name": contract.ENV_API_KEY_FILE, "value": contract.API_KEY_MOUNT_DIR},
         {"name": c.ENV_MAX_CONCURRENCY, "value": str(block["targetConcurrency"])},
+        {"name": contract.ENV_SHUTDOWN_DRAIN_S, "value": str(SHUTDOWN_DRAIN_S)},
+        {"name": contract.ENV_SHUTDOWN_GRACE_S, "value": str(shutdown_grace_s(component))},
         {"name": "HOME", "value": "/tmp"},
     ]
     if component.profile:
@@ -172,6 +189,7 @@ def build(owner: dict, spec: dict, component: c.Component, defaults: ImageDefaul
         },
         "containers": [container],
         "volumes": [_apikey_volume(refs), {"name": TMP_VOLUME, "emptyDir": {}}],
+        "terminationGracePeriodSeconds": termination_grace_s(component),
     }
     if serverless:
         predictor_spec.update(scaleMetric="concurrency", scaleTarget=block["targetConcurrency"],

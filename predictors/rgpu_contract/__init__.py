@@ -33,6 +33,10 @@ ENV_MAX_PENDING_REQUESTS = "REFLECTOR_GPU_MAX_PENDING_REQUESTS"
 #: Transcriber profile: ``live`` (short clips, high concurrency) or ``file`` (long files).
 ENV_PROFILE = "REFLECTOR_GPU_PROFILE"
 PROFILES = ("live", "file")
+#: After SIGTERM: seconds during which readiness is false but requests are still served (the
+#: endpoint leaves the Service meanwhile), then seconds in-flight requests get to finish.
+ENV_SHUTDOWN_DRAIN_S = "REFLECTOR_GPU_SHUTDOWN_DRAIN_S"
+ENV_SHUTDOWN_GRACE_S = "REFLECTOR_GPU_SHUTDOWN_GRACE_S"
 
 # --- Components and the routes each one serves ----------------------------------------------
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
@@ -72,6 +76,17 @@ METRICS_PATH = "/metrics"
 OPEN_PATHS: frozenset[str] = frozenset({"/", LIVENESS_PATH, READINESS_PATH, METRICS_PATH})
 
 
+def is_readiness_path(path: str) -> bool:
+    """KServe's readiness reads: server-wide, and per model (``GET /v1/models/{name}``,
+    ``/v2/models/{name}/ready``)."""
+    if path == READINESS_PATH:
+        return True
+    parts = path.strip("/").split("/")
+    if len(parts) == 3 and parts[:2] == ["v1", "models"] and ":" not in parts[2]:
+        return True
+    return len(parts) == 4 and parts[:2] == ["v2", "models"] and parts[3] == "ready"
+
+
 def model_readiness_path(model_name: str) -> str:
     """Per-model readiness (503 until the model loaded): what a pod's readinessProbe should hit.
 
@@ -79,4 +94,4 @@ def model_readiness_path(model_name: str) -> str:
     """
     return f"/v2/models/{model_name}/ready"
 
-__all__ = [name for name in dir() if name.isupper()] + ["model_readiness_path"]
+__all__ = [name for name in dir() if name.isupper()] + ["model_readiness_path", "is_readiness_path"]

@@ -98,13 +98,7 @@ class KeyStore:
 
 def is_open_path(path: str) -> bool:
     """Probes, metrics and KServe's model-readiness reads stay open for kubelet and Prometheus."""
-    if path in contract.OPEN_PATHS or path in ("/docs", "/openapi.json"):
-        return True
-    # KServe readiness per model: GET /v1/models/{name} and /v2/models/{name}/ready
-    parts = path.strip("/").split("/")
-    if len(parts) == 3 and parts[:2] == ["v1", "models"] and ":" not in parts[2]:
-        return True
-    return len(parts) == 4 and parts[:2] == ["v2", "models"] and parts[3] == "ready"
+    return path in contract.OPEN_PATHS or path in ("/docs", "/openapi.json") or contract.is_readiness_path(path)
 
 
 class BearerAuthMiddleware:

@@ -26,6 +26,8 @@ class ReflectorPredictor(kserve.Model, abc.ABC):
         super().__init__(name)
         self.settings = settings
         self.load_error: str | None = None
+        #: Shutting down: readiness reads answer 503, requests are still served (shutdown.py).
+        self.draining = False
         self.admission = Admission(settings.max_pending_requests, settings.retry_after_s)
         #: What user-supplied URLs may reach (SSRF guard), for predictors that fetch or upload.
         self.url_policy = UrlPolicy.from_settings(settings)
@@ -55,6 +57,11 @@ class ReflectorPredictor(kserve.Model, abc.ABC):
         self.ready = True
         log.info("model %s ready", self.name)
         return True
+
+    def start_draining(self) -> None:
+        """Readiness probes fail from now on; requests that still arrive are served (``ready``
+        stays as it is: KServe's own V1/V2 routes refuse a model that is not ready)."""
+        self.draining = True
 
     def require_ready(self) -> None:
         if not self.ready:

@@ -24,6 +24,7 @@ from .errors import install_error_handlers
 from .metrics import MetricsMiddleware
 from .predictor import ReflectorPredictor
 from .settings import ServingSettings
+from .shutdown import DrainingMiddleware, GracefulShutdown
 
 log = logging.getLogger("rgpu.server")
 
@@ -35,7 +36,7 @@ def kserve_app() -> FastAPI:
     return model_server.app
 
 
-def build_app(predictors: Sequence[ReflectorPredictor], settings: ServingSettings, grace_period_s: int = 30) -> tuple[FastAPI, RESTServer]:
+def build_app(predictors: Sequence[ReflectorPredictor], settings: ServingSettings) -> tuple[FastAPI, RESTServer]:
     """Register the predictors, KServe's endpoints and ours on one app; auth wraps everything."""
     keys = keystore_from_settings(settings.apikey, settings.apikey_file, settings.auth_disabled)
     repository = ModelRepository()
@@ -47,7 +48,7 @@ def build_app(predictors: Sequence[ReflectorPredictor], settings: ServingSetting
         dataplane,
         ModelRepositoryExtension(model_registry=repository),
         http_port=8080,
-        grace_period=grace_period_s,
+        grace_period=settings.shutdown_grace_s,
     )
     app = kserve_app()
     for p in predictors:  # routes that must match before KServe's (FastAPI matches in registration order)
@@ -59,6 +60,7 @@ def build_app(predictors: Sequence[ReflectorPredictor], settings: ServingSetting
         app.include_router(p.router())
     install_error_handlers(app)
     app.add_middleware(BearerAuthMiddleware, keys=keys)
+    app.add_middleware(DrainingMiddleware, predictors=predictors)
     app.add_middleware(MetricsMiddleware)
     if keys is None:
         log.warning("authentication is DISABLED (REFLECTOR_GPU_AUTH_DISABLED=true): every route is open")
@@ -69,7 +71,7 @@ def build_app(predictors: Sequence[ReflectorPredictor], settings: ServingSetting
 
 def serve(predictors: Sequence[ReflectorPredictor], settings: ServingSettings, host: str, port: int,
           banner: str | None = None) -> None:
-    """Load every predictor, then serve until SIGTERM/SIGINT (graceful: in-flight requests finish)."""
+    """Load every predictor, then serve until SIGTERM/SIGINT (graceful: see shutdown.py)."""
     app, rest = build_app(predictors, settings)
     for p in predictors:
         p.load()
@@ -77,8 +79,9 @@ def serve(predictors: Sequence[ReflectorPredictor], settings: ServingSettings, h
         print(banner, file=sys.stderr, flush=True)
     rest.config.host = host
     rest.config.port = port
-    # uvicorn handles SIGTERM/SIGINT itself (stop accepting, finish in-flight requests) and then
-    # re-raises the signal under the handler it found; a no-op handler makes that a clean exit 0.
+    # uvicorn routes SIGTERM/SIGINT to Server.handle_exit while it serves: ours drains first.
+    # Between loading and serving, a no-op handler; uvicorn restores it when it stops.
+    rest._server.handle_exit = GracefulShutdown(rest._server, predictors, settings.shutdown_drain_s)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     asyncio.run(rest._server.serve())

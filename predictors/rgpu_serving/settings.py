@@ -41,6 +41,11 @@ class ServingSettings(BaseSettings):
     max_pending_requests: int = 64
     retry_after_s: int = 5
 
+    # Shutdown (SIGTERM): readiness goes false and requests are still served for the drain, then
+    # no new connections and in-flight requests get the grace period to finish.
+    shutdown_drain_s: float = Field(0.0, ge=0)
+    shutdown_grace_s: int = Field(30, ge=1)
+
     log_level: str = "INFO"
     log_format: str = "json"
 

@@ -263,3 +263,17 @@ def test_builders_need_the_owner_uid():
     del body["metadata"]["uid"]
     with pytest.raises(ValueError, match="uid"):
         plan(body, DEFAULTS)
+
+
+def test_pods_drain_before_they_stop_and_get_time_to_finish():
+    """The predictor's shutdown settings and the pod's termination grace agree: drain + the
+    in-flight grace fit inside terminationGracePeriodSeconds (else the kubelet SIGKILLs)."""
+    isvcs = [o for o in plan(full({"llm": {"enabled": True}}), DEFAULTS).present if o["kind"] == "InferenceService"]
+    assert len(isvcs) == 6
+    for isvc in isvcs:
+        pod = isvc["spec"]["predictor"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        drain, grace = int(env[contract.ENV_SHUTDOWN_DRAIN_S]), int(env[contract.ENV_SHUTDOWN_GRACE_S])
+        assert drain > 0 and pod["terminationGracePeriodSeconds"] > drain + grace
+        long_files = isvc["metadata"]["name"] in ("rgpu-transcriber-file", "rgpu-diarizer")
+        assert grace >= (300 if long_files else 60)

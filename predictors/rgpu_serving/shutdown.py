@@ -1,0 +1,70 @@
+"""Graceful shutdown for Kubernetes: readiness first, then stop accepting, then finish.
+
+On SIGTERM the pod's endpoint is being removed while clients and proxies may still send to it.
+So: readiness reads answer 503 at once (:class:`DrainingMiddleware`), requests that still
+arrive are served for ``drain_s``; then uvicorn stops accepting and lets in-flight requests finish
+within its graceful-shutdown timeout, and the process exits 0. SIGINT (Ctrl-C) and a second
+SIGTERM skip the drain; a signal after that forces the exit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+import rgpu_contract as contract
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger("rgpu.shutdown")
+_BODY = json.dumps({"detail": "shutting down"}).encode()
+
+
+class DrainingMiddleware:
+    """503 for KServe's readiness reads once any predictor drains; every other route unchanged
+    (liveness stays 200, or the kubelet would kill the pod mid-request)."""
+
+    def __init__(self, app: ASGIApp, predictors: Sequence):
+        self.app = app
+        self.predictors = predictors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or not contract.is_readiness_path(scope["path"])
+                or not any(p.draining for p in self.predictors)):
+            await self.app(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 503,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(_BODY)).encode())]})
+        await send({"type": "http.response.body", "body": _BODY})
+
+
+class GracefulShutdown:
+    """Installed as uvicorn's ``Server.handle_exit`` (uvicorn routes SIGTERM/SIGINT to it)."""
+
+    def __init__(self, server, predictors: Sequence, drain_s: float):
+        self.server = server
+        self.predictors = predictors
+        self.drain_s = drain_s
+        self._timer: threading.Timer | None = None
+
+    def __call__(self, sig: int, frame: FrameType | None) -> None:
+        if self.server.should_exit:
+            self.server.force_exit = True
+            return
+        for predictor in self.predictors:
+            predictor.start_draining()
+        if sig == signal.SIGTERM and self.drain_s > 0 and self._timer is None:
+            log.info("SIGTERM: readiness is false; serving for %.1f s more, then closing", self.drain_s)
+            self._timer = threading.Timer(self.drain_s, self._close)
+            self._timer.daemon = True
+            self._timer.start()
+        else:
+            self._close()
+
+    def _close(self) -> None:
+        log.info("closing: no new connections; waiting for in-flight requests")
+        self.server.should_exit = True
