@@ -222,3 +222,33 @@ def test_graceful_shutdown_drains_on_sigterm_only_once():
     server = SimpleNamespace(should_exit=False, force_exit=False)
     GracefulShutdown(server, [Model()], drain_s=30)(signal.SIGINT, None)
     assert server.should_exit is True
+
+
+def test_key_store_follows_a_kubelet_secret_update(tmp_path):
+    """A mounted Secret as the kubelet writes it (AtomicWriter): ``apikey -> ..data/apikey``,
+    ``..data -> ..<timestamp>``, updated by swapping the ``..data`` link. Rotation old -> old,new
+    -> new is seen without a restart; the old version's directory removed after the swap
+    (as the kubelet does) does not matter."""
+    import os
+    from pathlib import Path
+
+    from rgpu_serving.auth import KeyStore
+
+    def write(version: str, text: str) -> None:
+        (tmp_path / version).mkdir()
+        (tmp_path / version / "apikey").write_text(text)
+        os.symlink(version, tmp_path / "..data_tmp")
+        os.replace(tmp_path / "..data_tmp", tmp_path / "..data")
+
+    write("..v1", "old-key")
+    os.symlink("..data/apikey", tmp_path / "apikey")
+    store = KeyStore([], Path(tmp_path), refresh_s=0)
+    assert store.verify("old-key") and not store.verify("new-key")
+    write("..v2", "old-key,new-key")  # both valid while clients move over
+    assert store.verify("old-key") and store.verify("new-key")
+    write("..v3", "new-key\n")
+    for old in ("..v1", "..v2"):
+        (tmp_path / old / "apikey").unlink()
+        (tmp_path / old).rmdir()
+    assert store.verify("new-key") and not store.verify("old-key")
+    assert store.count == 1
