@@ -11,6 +11,7 @@ Every call is retried with exponential backoff on 429/5xx/timeouts; what still f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -134,22 +135,28 @@ class Kube:
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body)
+        return await self._with_retries(method, url_path, data, headers, params, ok_missing)
+
+    @contextlib.asynccontextmanager
+    async def _session_for_attempt(self):
+        """The shared session; after :meth:`close` (a retry still running at shutdown), a
+        short-lived one, so no attempt ever uses a closed session."""
         if self._closed:
             async with self._new_session() as session:
-                return await self._with_retries(session, method, url_path, data, headers, params, ok_missing)
+                yield session
+            return
         if self._session is None or self._session.closed:
             self._session = self._new_session()
-        return await self._with_retries(self._session, method, url_path, data, headers, params, ok_missing)
+        yield self._session
 
-    async def _with_retries(self, session: aiohttp.ClientSession, method: str, url_path: str,
-                            data: str | None, headers: dict, params: dict | None,
-                            ok_missing: bool) -> dict | None:
+    async def _with_retries(self, method: str, url_path: str, data: str | None, headers: dict,
+                            params: dict | None, ok_missing: bool) -> dict | None:
         attempts = max(1, self.settings.api_attempts)
         for attempt in range(attempts):
             try:
-                async with session.request(method, self.connection.server + url_path, data=data,
-                                           headers=headers, params=params,
-                                           ssl=self.connection.ssl) as resp:
+                async with self._session_for_attempt() as session, session.request(
+                        method, self.connection.server + url_path, data=data, headers=headers,
+                        params=params, ssl=self.connection.ssl) as resp:
                     if resp.status == 404 and ok_missing:
                         return None
                     if resp.status < 300:
