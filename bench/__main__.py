@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from . import diarizer_bench, llm_bench, load_bench, parakeet_bench, whisper_bench
+from . import diarizer_bench, fuzz_bench, llm_bench, load_bench, parakeet_bench, whisper_bench
 
 BENCHES = {
     "whisper": whisper_bench.main,
@@ -12,6 +12,7 @@ BENCHES = {
     "diarizer": diarizer_bench.main,
     "llm": llm_bench.main,
     "load": load_bench.main,
+    "fuzz": fuzz_bench.main,
 }
 
 

@@ -54,6 +54,10 @@ class DiarizeBody(BaseModel):
     exclusive: bool | None = Field(None, description="no overlapping segments (one speaker at a time)")
 
 
+#: Default ceiling on num_speakers/min_speakers/max_speakers (``DiarizerSettings.speaker_limit``).
+SPEAKER_LIMIT = 100
+
+
 @dataclass(frozen=True)
 class DiarizeOptions:
     timestamp: float = 0.0
@@ -63,7 +67,10 @@ class DiarizeOptions:
     exclusive: bool = False
 
     @classmethod
-    def build(cls, timestamp=None, num_speakers=None, min_speakers=None, max_speakers=None, exclusive=None) -> "DiarizeOptions":
+    def build(
+        cls, timestamp=None, num_speakers=None, min_speakers=None, max_speakers=None, exclusive=None,
+        speaker_limit: int = SPEAKER_LIMIT,
+    ) -> "DiarizeOptions":
         ts = 0.0 if timestamp is None else timestamp
         try:
             ts = float(ts)
@@ -76,8 +83,15 @@ class DiarizeOptions:
             if value is None:
                 counts[field] = None
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 1:
+            if (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+                or (isinstance(value, float) and not value.is_integer()) or value < 1
+            ):
                 raise ApiError(400, f"{field} must be a whole number >= 1, got {value!r}")
+            if value > speaker_limit:  # pyannote keeps per-frame speaker counts in 8 bits
+                raise ApiError(
+                    400, f"{field} must be at most {speaker_limit} (REFLECTOR_GPU_DIARIZER_SPEAKER_LIMIT), got {value!r}"
+                )
             counts[field] = int(value)
         lo, hi = counts["min_speakers"], counts["max_speakers"]
         if lo is not None and hi is not None and lo > hi:
@@ -200,6 +214,7 @@ class DiarizerPredictor(ReflectorPredictor):
             min_speakers if min_speakers is not None else b.min_speakers,
             max_speakers if max_speakers is not None else b.max_speakers,
             exclusive if exclusive is not None else b.exclusive,
+            speaker_limit=self.diarizer.speaker_limit,
         )
         with self.admission.admit():
             async with download(url, self.settings.upload_dir, self.url_policy) as file:
@@ -215,7 +230,7 @@ class DiarizerPredictor(ReflectorPredictor):
             raise ApiError(400, "each instance needs 'audio_b64' or 'audio_file_url'")
         options = DiarizeOptions.build(
             inst.get("timestamp"), inst.get("num_speakers"), inst.get("min_speakers"), inst.get("max_speakers"),
-            inst.get("exclusive"),
+            inst.get("exclusive"), speaker_limit=self.diarizer.speaker_limit,
         )
         if "audio_b64" in inst:
             async with self._b64_file(inst["audio_b64"]) as path:

@@ -22,6 +22,9 @@ class DiarizerSettings(BaseSettings):
     max_queued: int = 8
     #: Longest recording accepted, in seconds (413 beyond); bounds the memory one request takes.
     max_duration_s: float = 4 * 3600.0
+    #: Largest num_speakers/min_speakers/max_speakers a request may ask for (400 beyond); pyannote
+    #: keeps per-frame speaker counts in 8 bits and fails on larger values (at most 127).
+    speaker_limit: int = Field(100, ge=1, le=127)
     #: Override the pipeline's batch sizes (0: keep the pipeline config's).
     segmentation_batch_size: int = 0
     embedding_batch_size: int = 0

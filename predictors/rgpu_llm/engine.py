@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rgpu_serving.errors import ApiError
+from rgpu_serving.errors import ApiError, check_text
 
 from .settings import LLMSettings
 
@@ -200,6 +200,9 @@ class LLMEngine:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
+        for m in messages:
+            check_text(m["role"], "message role")
+            check_text(m["content"], "message content")
         if self.has_chat_template():
             try:
                 text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -210,6 +213,7 @@ class LLMEngine:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def encode_text(self, prompt: str) -> list[int]:
+        check_text(prompt, "prompt")
         return list(self.tokenizer(prompt)["input_ids"])
 
     def check_budget(self, prompt_tokens: int, max_tokens: int | None, default: int) -> int:

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import json
 import logging
+import math
 import threading
 from collections.abc import Hashable
 from typing import Any
@@ -53,11 +54,21 @@ def _number(cfg: dict, key: str, kind: type, lo: float | None = None, hi: float 
     value = cfg.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and int(value) != value):
-        raise ApiError(400, f"gen_cfg.{key} must be {'an integer' if kind is int else 'a number'}")
+    if (
+        isinstance(value, bool) or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not math.isfinite(value))  # NaN/Infinity: Python's JSON parser accepts them
+        or (kind is int and int(value) != value)
+    ):
+        raise ApiError(400, f"gen_cfg.{key} must be {'an integer' if kind is int else 'a finite number'}")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ApiError(400, f"gen_cfg.{key} must be between {lo} and {hi}")
     return kind(value)
+
+
+def _seed(seed: int) -> int:
+    """Any integer seed, as the 64-bit value torch's generator takes (negative ones wrap as torch
+    wraps them); a larger one would fail the whole batch it is decoded in."""
+    return seed % 2**64
 
 
 class LLMPredictor(ReflectorPredictor):
@@ -126,7 +137,7 @@ class LLMPredictor(ReflectorPredictor):
         return grammar
 
     def _params(self, body: oa._Sampling, max_new: int, index: int = 0) -> GenParams:
-        seed = body.seed + index if body.seed is not None else None
+        seed = _seed(body.seed + index) if body.seed is not None else None
         temperature = 1.0 if body.temperature is None else body.temperature
         return GenParams(max_new, temperature, body.top_p or 1.0, body.stops(), seed)
 
@@ -209,6 +220,9 @@ class LLMPredictor(ReflectorPredictor):
         prompt = body.prompt
         if isinstance(prompt, list) and prompt and all(isinstance(t, int) for t in prompt):
             ids = list(prompt)
+            vocab = self.engine.vocab_size()
+            if not all(0 <= t < vocab for t in ids):  # the tokenizer and the embedding fail on these
+                raise ApiError(400, f"prompt: token ids must be between 0 and {vocab - 1}")
             text_prompt = self.engine.tokenizer.decode(ids)
         else:
             if isinstance(prompt, list):
@@ -257,6 +271,8 @@ class LLMPredictor(ReflectorPredictor):
         if do_sample is False or (do_sample is None and temperature is None):
             temperature = 0.0  # greedy unless sampling is asked for, as transformers' generate does
         stop = cfg.get("stop", cfg.get("stop_strings")) or ()
+        if not isinstance(stop, (str, list, tuple)):
+            raise ApiError(400, "gen_cfg.stop must be a string or a list of strings")
         stop = (stop,) if isinstance(stop, str) else tuple(str(s) for s in stop)
         if self.engine.has_chat_template():
             ids = await asyncio.to_thread(self.engine.encode_chat, [{"role": "user", "content": prompt}])
@@ -264,7 +280,8 @@ class LLMPredictor(ReflectorPredictor):
             ids = await asyncio.to_thread(self.engine.encode_text, prompt)
         budget = self.engine.check_budget(len(ids), max_new, self.engine.settings.llm_default_max_new_tokens)
         grammar = await self._grammar(gen_schema)
-        params = GenParams(budget, 1.0 if temperature is None else temperature, top_p or 1.0, stop, seed)
+        params = GenParams(budget, 1.0 if temperature is None else temperature, top_p or 1.0, stop,
+                           None if seed is None else _seed(seed))
         (result,) = await self.batcher.submit([GenRequest(ids, params, grammar)])
         if grammar is not None and result.finish_reason == "length":
             raise ApiError(

@@ -23,6 +23,16 @@ def unavailable(detail: str, retry_after_s: int) -> ApiError:
     return ApiError(503, detail, headers={"Retry-After": str(retry_after_s)})
 
 
+def check_text(value: str, field: str) -> str:
+    """``value`` unchanged, or 400 when it cannot be encoded as UTF-8: JSON may carry lone
+    surrogates (``"\\ud800"``) that tokenizers then fail on with a 500."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ApiError(400, f"{field} is not valid Unicode text: {exc.reason} at position {exc.start}") from exc
+    return value
+
+
 def _validation_detail(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -46,7 +56,23 @@ async def _on_not_implemented(_: Request, exc: NotImplementedError) -> JSONRespo
     return JSONResponse({"detail": f"not supported: {exc}"}, status_code=400)
 
 
+def _kserve_error(status: int):
+    """KServe's own errors (a V1/V2 body that is not JSON, an unknown model...) in the contract's
+    shape: ``detail`` added; KServe's ``error`` kept for its protocol clients."""
+
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "error": str(exc)}, status_code=status)
+
+    return handler
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    from kserve import errors as kserve_errors
+
+    for name, status in (("InvalidInput", 400), ("ModelNotFound", 404), ("ModelNotReady", 503),
+                         ("ServerNotReady", 503), ("ServerNotLive", 503)):
+        if (exc_class := getattr(kserve_errors, name, None)) is not None:
+            app.add_exception_handler(exc_class, _kserve_error(status))
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(NotImplementedError, _on_not_implemented)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -19,7 +19,7 @@ from prometheus_client import Counter
 
 import rgpu_contract as contract
 from rgpu_serving.batching import DynamicBatcher
-from rgpu_serving.errors import ApiError
+from rgpu_serving.errors import ApiError, check_text
 from rgpu_serving.metrics import BATCH_SIZE
 from rgpu_serving.predictor import ReflectorPredictor
 from rgpu_serving.settings import ServingSettings
@@ -90,6 +90,8 @@ class TranslatorPredictor(ReflectorPredictor):
         """The translation and the number of sentences it was done in (0: nothing to translate)."""
         if len(text) > self.engine.settings.max_text_chars:
             raise ApiError(413, f"text is {len(text)} characters, over the {self.engine.settings.max_text_chars}-character limit")
+        for field, value in (("text", text), ("source_language", source_language), ("target_language", target_language)):
+            check_text(value, field)
         if not source_language.strip() or not target_language.strip():
             raise ApiError(400, "source_language and target_language must not be empty")
         if languages.normalize(source_language) == languages.normalize(target_language):
