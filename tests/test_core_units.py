@@ -178,6 +178,21 @@ def test_batcher_errors_reach_every_caller_in_the_batch():
     assert [type(e) for e in asyncio.run(main())] == [ValueError, ValueError]
 
 
+def test_batcher_fails_only_the_item_whose_result_is_an_exception():
+    def run(key, items):
+        return [ValueError(f"bad {i}") if i == 2 else f"ok {i}" for i in items]
+
+    async def main():
+        b = DynamicBatcher(run, max_batch=4, max_wait_s=0.02)
+        out = await asyncio.gather(b.submit([1]), b.submit([2]), b.submit([3]), return_exceptions=True)
+        b.close()
+        return out
+
+    first, second, third = asyncio.run(main())
+    assert first == ["ok 1"] and third == ["ok 3"]
+    assert isinstance(second, ValueError) and str(second) == "bad 2"
+
+
 def test_admission_answers_503_with_retry_after_beyond_the_bound():
     adm = Admission(limit=1, retry_after_s=7)
     with adm.admit():

@@ -69,6 +69,7 @@ class _Row:
     text: str = ""
     emitted: int = 0
     finish: str | None = None
+    error: Exception | None = None
 
 
 def has_cuda() -> bool:
@@ -277,10 +278,14 @@ class LLMEngine:
         assert self.model is not None, "model not loaded"
         rows = []
         for req in requests:
-            gen = torch.Generator()
-            gen.manual_seed(req.params.seed if req.params.seed is not None else random.getrandbits(63))
-            matcher = LLMatcher(self.ll_tokenizer, req.grammar, log_level=0) if req.grammar else None
-            rows.append(_Row(req, gen, matcher))
+            row = _Row(req, None)
+            try:
+                row.generator = torch.Generator()
+                row.generator.manual_seed(req.params.seed if req.params.seed is not None else random.getrandbits(63))
+                row.matcher = LLMatcher(self.ll_tokenizer, req.grammar, log_level=0) if req.grammar else None
+            except Exception as exc:  # noqa: BLE001 - this request fails, the batch goes on
+                self._fail(row, exc)
+            rows.append(row)
 
         lengths = [len(r.req.prompt_ids) for r in rows]
         width = max(lengths)
@@ -296,7 +301,7 @@ class LLMEngine:
             cache = DynamicCache(config=self.model.config)
         except TypeError:
             cache = DynamicCache()
-        active = list(range(len(rows)))  # rows still decoding, in batch order
+        active = list(range(len(rows)))  # rows in the prompt pass; failed ones drop out after it
         with torch.inference_mode():
             out = self.model(
                 input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
@@ -307,9 +312,14 @@ class LLMEngine:
                 next_tokens = []
                 for b, idx in enumerate(active):
                     row = rows[idx]
-                    token = self._pick(row, logits[b])
+                    token = self.pad_id
+                    if row.finish is None:
+                        try:
+                            token = self._pick(row, logits[b])
+                            self._advance(row, token)
+                        except Exception as exc:  # noqa: BLE001 - one request fails, not its batch
+                            self._fail(row, exc)
                     next_tokens.append(token)
-                    self._advance(row, token)
                 keep = [b for b, idx in enumerate(active) if rows[idx].finish is None]
                 if not keep:
                     break
@@ -327,8 +337,17 @@ class LLMEngine:
                     input_ids=step, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
                 )
         return [
-            GenResult(r.text, r.finish or "length", len(r.req.prompt_ids), len(r.tokens)) for r in rows
+            r.error if r.error is not None
+            else GenResult(r.text, r.finish or "length", len(r.req.prompt_ids), len(r.tokens))
+            for r in rows
         ]
+
+    @staticmethod
+    def _fail(row: _Row, exc: Exception) -> None:
+        """Stop decoding this row; the batcher hands ``exc`` to its caller alone."""
+        log.error("generation failed for one request of the batch: %s: %s", type(exc).__name__, exc)
+        row.error = exc
+        row.finish = "error"
 
     def _pick(self, row: _Row, logits) -> int:
         import torch

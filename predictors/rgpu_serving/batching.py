@@ -119,7 +119,11 @@ class DynamicBatcher(Generic[T, R]):
                 self.batches_run += 1
                 self.items_run += len(batch)
                 for p, r in zip(batch, results):
-                    if not p.future.done():
+                    if p.future.done():
+                        continue
+                    if isinstance(r, BaseException):  # only this item failed; its neighbours did not
+                        p.future.set_exception(r)
+                    else:
                         p.future.set_result(r)
 
     def close(self) -> None:

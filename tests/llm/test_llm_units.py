@@ -83,3 +83,7 @@ def test_gguf_file_loads_directly_like_a_mounted_model(smollm2_gguf, tmp_path):
                                      "additionalProperties": False})
     (result,) = engine.generate([GenRequest(ids, GenParams(20, temperature=0), grammar)])
     assert result.text in ('{"ok": true}', '{"ok": false}'), result.text
+    # A row that fails while decoding (a NaN temperature slipping past validation) fails alone.
+    good, bad = engine.generate([GenRequest(ids, GenParams(8, temperature=0)),
+                                 GenRequest(ids, GenParams(8, temperature=float("nan")))])
+    assert "paris" in good.text.lower() and isinstance(bad, Exception), (good, bad)
