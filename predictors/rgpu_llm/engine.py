@@ -218,7 +218,14 @@ class LLMEngine:
         return list(self.tokenizer(prompt)["input_ids"])
 
     def check_budget(self, prompt_tokens: int, max_tokens: int | None, default: int) -> int:
-        """The completion budget, or 400 when prompt + completion exceed the context length."""
+        """The completion budget, or 400 when prompt + completion exceed the context length or the
+        completion exceeds ``REFLECTOR_GPU_LLM_MAX_TOKENS_LIMIT``."""
+        cap = self.settings.max_tokens_limit
+        if cap:
+            if max_tokens is not None and max_tokens > cap:
+                raise ApiError(400, f"max_tokens is {max_tokens}, over this server's limit of {cap} "
+                                    "(REFLECTOR_GPU_LLM_MAX_TOKENS_LIMIT)")
+            default = min(default, cap)
         limit = self.context_length
         if max_tokens is None:
             if prompt_tokens >= limit:

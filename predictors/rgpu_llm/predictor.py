@@ -136,6 +136,11 @@ class LLMPredictor(ReflectorPredictor):
                 self._grammars.popitem(last=False)
         return grammar
 
+    def _check_n(self, n: int) -> None:
+        limit = self.engine.settings.max_n
+        if n > limit:
+            raise ApiError(400, f"n is {n}, over this server's limit of {limit} (REFLECTOR_GPU_LLM_MAX_N)")
+
     def _params(self, body: oa._Sampling, max_new: int, index: int = 0) -> GenParams:
         seed = _seed(body.seed + index) if body.seed is not None else None
         temperature = 1.0 if body.temperature is None else body.temperature
@@ -193,6 +198,7 @@ class LLMPredictor(ReflectorPredictor):
         ids = await asyncio.to_thread(self.engine.encode_chat, messages)
         max_new = self.engine.check_budget(len(ids), body.budget(), self.engine.settings.default_max_tokens)
         grammar = await self._grammar(oa.response_schema(body.response_format))
+        self._check_n(body.n)
         requests = [GenRequest(ids, self._params(body, max_new, i), grammar) for i in range(body.n)]
         cid, created, model = oa.new_id("chatcmpl"), oa.now(), self._model_id(body.model)
         if body.stream:
@@ -235,6 +241,7 @@ class LLMPredictor(ReflectorPredictor):
             raise ApiError(400, "prompt is empty")
         max_new = self.engine.check_budget(len(ids), body.max_tokens, self.engine.settings.default_max_tokens)
         grammar = await self._grammar(oa.response_schema(body.response_format))
+        self._check_n(body.n)
         requests = [GenRequest(ids, self._params(body, max_new, i), grammar) for i in range(body.n)]
         cid, created, model = oa.new_id("cmpl"), oa.now(), self._model_id(body.model)
         echo = text_prompt if body.echo else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +23,11 @@ class LLMSettings(BaseSettings):
     #: ``max_tokens`` when a request gives none (OpenAI routes) and ``max_new_tokens`` for ``/llm``.
     default_max_tokens: int = 1024
     llm_default_max_new_tokens: int = 512
+    #: Largest completion one request may ask for (``max_tokens`` / ``gen_cfg.max_new_tokens``;
+    #: 400 beyond), so one client cannot hold the GPU for a whole context; 0: up to the context.
+    max_tokens_limit: int = Field(0, ge=0)
+    #: Largest ``n`` (choices per request, each decoded as its own row); at most 16.
+    max_n: int = Field(16, ge=1, le=16)
     #: Requests decoded together in one batch, and how long a partial batch waits for more.
     max_batch: int = 8
     max_batch_wait_ms: float = 10.0

@@ -87,3 +87,26 @@ def test_gguf_file_loads_directly_like_a_mounted_model(smollm2_gguf, tmp_path):
     good, bad = engine.generate([GenRequest(ids, GenParams(8, temperature=0)),
                                  GenRequest(ids, GenParams(8, temperature=float("nan")))])
     assert "paris" in good.text.lower() and isinstance(bad, Exception), (good, bad)
+
+
+def test_server_limits_on_completion_size_and_choices():
+    """REFLECTOR_GPU_LLM_MAX_TOKENS_LIMIT / _MAX_N: one client cannot hold the GPU for a whole
+    context or sixteen choices when the operator says so (defaults: the context, 16)."""
+    from rgpu_llm.predictor import LLMPredictor
+    from rgpu_serving.settings import ServingSettings
+
+    engine = LLMEngine(LLMSettings(max_tokens_limit=100, max_n=2))
+    engine.context_length = 8192  # what load() reads from the model
+    assert engine.check_budget(10, 50, 1024) == 50
+    assert engine.check_budget(10, None, 1024) == 100  # the default is capped too
+    with pytest.raises(ApiError) as err:
+        engine.check_budget(10, 101, 1024)
+    assert err.value.status_code == 400 and "REFLECTOR_GPU_LLM_MAX_TOKENS_LIMIT" in err.value.detail
+    unlimited = LLMEngine(LLMSettings())
+    unlimited.context_length = 8192
+    assert unlimited.check_budget(10, 8000, 1024) == 8000
+    predictor = LLMPredictor("llm", engine, ServingSettings(apikey="k"))
+    predictor._check_n(2)
+    with pytest.raises(ApiError) as err:
+        predictor._check_n(3)
+    assert err.value.status_code == 400 and "REFLECTOR_GPU_LLM_MAX_N" in err.value.detail
