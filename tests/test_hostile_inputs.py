@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
+from media import video_only_mp4
 from support import KEYS, REPO, shared_audio
 
 pytestmark = pytest.mark.slow
@@ -55,18 +56,7 @@ def test_truncated_mp3_transcribes_what_is_there(api):
 
 
 def test_container_without_an_audio_stream_is_422(api):
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as out:
-        stream = out.add_stream("mpeg4", rate=5)
-        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
-        for i in range(5):
-            frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    r = _post_file(api, "video-only.mp4", buf.getvalue())
+    r = _post_file(api, "video-only.mp4", video_only_mp4())
     assert r.status_code == 422 and "no audio stream" in r.json()["detail"]
 
 

@@ -10,36 +10,21 @@ address (400 ``not allowed``), ``ftp://`` (400), random bytes named ``.wav`` (42
 from __future__ import annotations
 
 import base64
-import io
 import threading
-import wave
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
+from media import tone_wav, wav_bytes
 from support import ORIGIN_HOST
 
 pytestmark = pytest.mark.slow
 
 
-def _wav(samples: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return buf.getvalue()
-
-
-def _tone(seconds: float) -> np.ndarray:
-    return 0.3 * np.sin(2 * np.pi * 220 * np.arange(int(16000 * seconds)) / 16000)
-
-
 FILES = {
-    "/fifty-ms.wav": _wav(_tone(0.05)),
-    "/silence-30s.wav": _wav(np.zeros(16000 * 30)),
+    "/fifty-ms.wav": tone_wav(0.05),
+    "/silence-30s.wav": wav_bytes(np.zeros(16000 * 30)),
 }
 
 
@@ -104,7 +89,7 @@ def test_absurd_speaker_counts_are_400(api, origin, field, value):
 ])
 def test_bad_speaker_counts_in_kserve_v1_are_400(api, raw, fragment):
     """The V1 instance is free-form JSON: the option parsing sees floats, booleans and strings."""
-    audio = base64.b64encode(_wav(_tone(0.5))).decode()
+    audio = base64.b64encode(tone_wav(0.5)).decode()
     body = '{"instances": [{"audio_b64": "%s", "num_speakers": %s}]}' % (audio, raw)
     r = api.post("/v1/models/diarizer:predict", content=body.encode(), headers={"Content-Type": "application/json"})
     assert r.status_code == 400, r.text

@@ -10,31 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import math
 import re
-import wave
 
 import httpx
-import numpy as np
 import pytest
 
+from media import tone_wav
 from support import KEYS, shared_audio
 
 pytestmark = pytest.mark.slow
-
-
-def _wav(seconds: float, freq: float = 220.0) -> bytes:
-    n = int(16000 * seconds)
-    samples = (0.3 * np.sin(2 * np.pi * freq * np.arange(n) / 16000) * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(samples.tobytes())
-    return buf.getvalue()
 
 
 def _assert_words(words, lo: float, hi: float) -> None:
@@ -121,7 +107,7 @@ def test_kserve_v1_and_v2(api):
 
 # ---- audio and language rules -----------------------------------------------------------------
 def test_clip_of_a_fifth_of_a_second_is_padded_and_succeeds(api):
-    r = api.post("/v1/audio/transcriptions", files={"file": ("tiny.wav", _wav(0.2))})
+    r = api.post("/v1/audio/transcriptions", files={"file": ("tiny.wav", tone_wav(0.2))})
     assert r.status_code == 200, r.text
     for w in r.json()["words"]:  # words the model put in the padding are pulled back inside the clip
         assert 0.0 <= w["start"] <= w["end"] <= 0.2 + 1e-6, w
@@ -143,8 +129,8 @@ def test_non_english_language_is_refused_by_an_english_model(api, origin, route)
 
 @pytest.mark.parametrize("field,batch", [("files", "true"), ("files[]", "false")])
 def test_several_files_come_back_in_request_order(api, field, batch):
-    clips = [("c.wav", _wav(1.5, 330)), ("a.wav", shared_audio("test_short.wav").read_bytes()),
-             ("b.wav", _wav(0.3, 440)), ("d.mp3", shared_audio("test_mathieu_hello.mp3").read_bytes())]
+    clips = [("c.wav", tone_wav(1.5, 330)), ("a.wav", shared_audio("test_short.wav").read_bytes()),
+             ("b.wav", tone_wav(0.3, 440)), ("d.mp3", shared_audio("test_mathieu_hello.mp3").read_bytes())]
     r = api.post("/v1/audio/transcriptions", files=[(field, c) for c in clips], data={"batch": batch})
     assert r.status_code == 200, r.text
     results = r.json()["results"]
@@ -198,7 +184,7 @@ def test_file_profile_transcribes_a_long_recording_in_chunk_batches(file_service
 
 
 def test_service_log_is_quiet(live, api):
-    api.post("/v1/audio/transcriptions", files={"file": ("s.wav", _wav(1.0))})
+    api.post("/v1/audio/transcriptions", files={"file": ("s.wav", tone_wav(1.0))})
     log = live.log_path.read_text()
     assert "POST /v1/audio/transcriptions" in log
     for noise in ("[NeMo I", "[NeMo W", "Timestamps requested", "Transcribing:"):
@@ -211,7 +197,7 @@ def test_hub_name_offline_is_not_ready_with_a_clear_reason(parakeet_services):
     ready = httpx.get(f"{svc.base}/v2/models/parakeet/ready", timeout=10)
     assert ready.status_code == 503
     r = httpx.post(svc.base + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {KEYS[0]}"},
-                   files={"file": ("a.wav", _wav(1.0))}, timeout=30)
+                   files={"file": ("a.wav", tone_wav(1.0))}, timeout=30)
     assert r.status_code == 503 and "Retry-After" in r.headers
     detail = r.json()["detail"]
     assert "nvidia/parakeet-tdt-0.6b-v2" in detail and "REFLECTOR_GPU_PARAKEET_MODEL" in detail, detail

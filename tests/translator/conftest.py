@@ -87,3 +87,10 @@ def keys() -> tuple[str, ...]:
 def connect():
     """``connect(svc, key=KEYS[0])`` -> an httpx client with the bearer key."""
     return client
+
+
+@pytest.fixture(scope="module")
+def api(marian, connect):
+    """A client of the MarianMT service, for the modules that test through it."""
+    with connect(marian) as c:
+        yield c

@@ -14,16 +14,9 @@ import socket
 import pytest
 from support import KEYS
 
-pytestmark = pytest.mark.slow
-
 HEADER = "X-Translation-Sentences"
 
-
-@pytest.fixture(scope="module")
-def api(marian, connect):
-    with connect(marian) as c:
-        yield c
-
+pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\n\t "])
 def test_empty_text_is_returned_without_a_model_call(api, text):

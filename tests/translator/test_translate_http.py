@@ -9,16 +9,9 @@ import re
 import httpx
 import pytest
 
-pytestmark = pytest.mark.slow
-
 HEADER = "X-Translation-Sentences"
 
-
-@pytest.fixture(scope="module")
-def api(marian, connect):
-    with connect(marian) as c:
-        yield c
-
+pytestmark = pytest.mark.slow
 
 def test_reflector_query_only_style(api):
     """Reflector's client: text, source_language and target_language all as query parameters."""
