@@ -32,7 +32,7 @@ from rgpu_serving.batching import Admission
 from rgpu_serving.errors import ApiError
 from rgpu_serving.fetch import download
 from rgpu_serving.metrics import record_audio
-from rgpu_serving.predictor import ReflectorPredictor
+from rgpu_serving.predictor import ReflectorPredictor, v1_instances
 from rgpu_serving.settings import ServingSettings
 
 from .pipeline import Turn, load_pipeline, run_pipeline, to_contract
@@ -248,14 +248,8 @@ class DiarizerPredictor(ReflectorPredictor):
         with self.admission.admit():
             if isinstance(payload, InferRequest):
                 return await self._predict_v2(payload)
-            if isinstance(payload, (bytes, str)):
-                try:
-                    payload = json.loads(payload)
-                except ValueError as exc:
-                    raise ApiError(400, f"request body is not JSON: {exc}") from exc
-            instances = payload.get("instances") if isinstance(payload, dict) else None
-            if not isinstance(instances, list) or not instances:
-                raise ApiError(400, "expected {'instances': [{'audio_b64': '<base64 audio>'} or {'audio_file_url': '...'}]}")
+            instances = v1_instances(
+                payload, "{'instances': [{'audio_b64': '<base64 audio>'} or {'audio_file_url': '...'}]}")
             return {"predictions": [await self._instance(inst) for inst in instances]}
 
     async def _predict_v2(self, request: InferRequest) -> InferResponse:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from rgpu_serving.batching import DynamicBatcher
 from rgpu_serving.errors import ApiError
 from rgpu_serving.metrics import BATCH_SIZE
-from rgpu_serving.predictor import ReflectorPredictor
+from rgpu_serving.predictor import ReflectorPredictor, v1_instances
 from rgpu_serving.settings import ServingSettings
 
 from . import openai_api as oa
@@ -317,11 +317,7 @@ class LLMPredictor(ReflectorPredictor):
                 texts = await asyncio.gather(*(self._generate_llm(p, None, None) for p in prompts))
                 out = InferOutput(name="text", shape=[len(texts)], datatype="BYTES", data=list(texts))
                 return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=[out])
-            if isinstance(payload, (bytes, str)):
-                payload = json.loads(payload)
-            instances = payload.get("instances") if isinstance(payload, dict) else None
-            if not isinstance(instances, list) or not instances:
-                raise ApiError(400, "expected {'instances': [{'prompt': '...', 'gen_schema'?: {...}, 'gen_cfg'?: {...}}]}")
+            instances = v1_instances(payload, "{'instances': [{'prompt': '...', 'gen_schema'?: {...}, 'gen_cfg'?: {...}}]}")
             for inst in instances:
                 if not isinstance(inst, dict) or not isinstance(inst.get("prompt"), str):
                     raise ApiError(400, "each instance needs a string 'prompt'")

@@ -8,17 +8,33 @@ Reflector HTTP routes through ``router()``, and answers KServe's V1/V2 protocol 
 from __future__ import annotations
 
 import abc
+import json
 import logging
+from typing import Any
 
 import kserve
 from fastapi import APIRouter
 
 from .batching import Admission
-from .errors import unavailable
+from .errors import ApiError, unavailable
 from .fetch import UrlPolicy
 from .settings import ServingSettings
 
 log = logging.getLogger("rgpu.predictor")
+
+
+def v1_instances(payload: Any, shape: str) -> list:
+    """The non-empty ``instances`` of a KServe V1 body (parsed here when KServe hands over raw
+    bytes), or 400 showing the expected ``shape``."""
+    if isinstance(payload, (bytes, str)):
+        try:
+            payload = json.loads(payload)
+        except ValueError as exc:
+            raise ApiError(400, f"request body is not JSON: {exc}") from exc
+    instances = payload.get("instances") if isinstance(payload, dict) else None
+    if not isinstance(instances, list) or not instances:
+        raise ApiError(400, f"expected {shape}")
+    return instances
 
 
 class ReflectorPredictor(kserve.Model, abc.ABC):

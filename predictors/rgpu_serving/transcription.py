@@ -40,7 +40,7 @@ from .formats import (
     vtt,
 )
 from .metrics import BATCH_SIZE, record_audio
-from .predictor import ReflectorPredictor
+from .predictor import ReflectorPredictor, v1_instances
 from .settings import ServingSettings
 from .timing import Word, finalize_words, place_chunk_words
 from .uploads import MultipartForm, base64_file, receive_multipart
@@ -263,11 +263,7 @@ class TranscriptionPredictor(ReflectorPredictor):
         with self.admission.admit():
             if isinstance(payload, InferRequest):
                 return await self._predict_v2(payload)
-            if isinstance(payload, (bytes, str)):
-                payload = json.loads(payload)
-            instances = payload.get("instances") if isinstance(payload, dict) else None
-            if not isinstance(instances, list) or not instances:
-                raise ApiError(400, "expected {'instances': [{'audio_b64': '<base64 audio>', 'language': 'en'}]}")
+            instances = v1_instances(payload, "{'instances': [{'audio_b64': '<base64 audio>', 'language': 'en'}]}")
             predictions = []
             for inst in instances:
                 if not isinstance(inst, dict) or "audio_b64" not in inst:

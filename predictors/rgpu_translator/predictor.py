@@ -21,7 +21,7 @@ import rgpu_contract as contract
 from rgpu_serving.batching import DynamicBatcher
 from rgpu_serving.errors import ApiError, check_text
 from rgpu_serving.metrics import BATCH_SIZE
-from rgpu_serving.predictor import ReflectorPredictor
+from rgpu_serving.predictor import ReflectorPredictor, v1_instances
 from rgpu_serving.settings import ServingSettings
 
 from . import languages
@@ -163,11 +163,8 @@ class TranslatorPredictor(ReflectorPredictor):
         with self.admission.admit():
             if isinstance(payload, InferRequest):
                 return await self._predict_v2(payload)
-            if isinstance(payload, (bytes, str)):
-                payload = json.loads(payload)
-            instances = payload.get("instances") if isinstance(payload, dict) else None
-            if not isinstance(instances, list) or not instances:
-                raise ApiError(400, "expected {'instances': [{'text': '...', 'source_language': 'en', 'target_language': 'fr'}]}")
+            instances = v1_instances(
+                payload, "{'instances': [{'text': '...', 'source_language': 'en', 'target_language': 'fr'}]}")
             if not all(isinstance(i, dict) and isinstance(i.get("text"), str) for i in instances):
                 raise ApiError(400, "each instance needs a string 'text'")
             jobs = []

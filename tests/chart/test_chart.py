@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from k8s_schema import cel_errors, unknown_fields
 from support import REPO, SHARED
 
 CHART = REPO / "charts" / "reflector-gpu"
@@ -53,60 +54,6 @@ def crd_objects() -> list[dict]:
 
 
 # --- validators -----------------------------------------------------------------------------
-
-
-def unknown_fields(schema: dict, value, path: str = "") -> list[str]:
-    """Fields a structural schema does not declare (the API server would prune them)."""
-    if schema.get("x-kubernetes-preserve-unknown-fields"):
-        return []
-    out: list[str] = []
-    if isinstance(value, dict):
-        props, extra = schema.get("properties"), schema.get("additionalProperties")
-        for key, item in value.items():
-            if props is not None and key in props:
-                out += unknown_fields(props[key], item, f"{path}.{key}")
-            elif isinstance(extra, dict):
-                out += unknown_fields(extra, item, f"{path}.{key}")
-            elif props is not None and path != ".metadata":
-                out.append(f"{path}.{key}")
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            out += unknown_fields(schema["items"], item, f"{path}[{i}]")
-    return out
-
-
-@functools.cache
-def _cel(rule: str):
-    import celpy
-    env = celpy.Environment()
-    return env.program(env.compile(rule))
-
-
-def cel_errors(schema: dict, value, path: str = "") -> list[str]:
-    """Every x-kubernetes-validations rule on the values present (cel-python stands in for the API
-    server's CEL; transition rules do not apply on create)."""
-    import celpy
-    out = []
-    for rule in schema.get("x-kubernetes-validations", []):
-        if "oldSelf" in rule["rule"]:
-            continue
-        try:
-            ok = _cel(rule["rule"]).evaluate({"self": celpy.json_to_cel(value)})
-        except celpy.CELEvalError as exc:
-            ok = exc
-        if isinstance(ok, Exception) or not bool(ok):
-            out.append(f"{path or '<root>'}: {rule['message']}")
-    if isinstance(value, dict):
-        for key, sub in (schema.get("properties") or {}).items():
-            if key in value:
-                out += cel_errors(sub, value[key], f"{path}.{key}")
-        if isinstance(schema.get("additionalProperties"), dict):
-            for key, item in value.items():
-                out += cel_errors(schema["additionalProperties"], item, f"{path}.{key}")
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            out += cel_errors(schema["items"], item, f"{path}[{i}]")
-    return out
 
 
 def validate_with_schema(schema: dict, obj: dict, *, defaults: bool = False) -> None:

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from k8s_schema import cel_errors, unknown_fields  # noqa: F401 - re-exported for the operator tests
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -42,27 +43,6 @@ def _crd_validators() -> dict:
     return out
 
 
-def unknown_fields(schema: dict, value, path: str = "") -> list[str]:
-    """Fields a structural schema does not declare: the API server would silently prune them."""
-    if schema.get("x-kubernetes-preserve-unknown-fields"):
-        return []
-    out: list[str] = []
-    if isinstance(value, dict):
-        props = schema.get("properties")
-        extra = schema.get("additionalProperties")
-        for key, item in value.items():
-            if props is not None and key in props:
-                out += unknown_fields(props[key], item, f"{path}.{key}")
-            elif isinstance(extra, dict):
-                out += unknown_fields(extra, item, f"{path}.{key}")
-            elif props is not None and path != ".metadata":
-                out.append(f"{path}.{key}")
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            out += unknown_fields(schema["items"], item, f"{path}[{i}]")
-    return out
-
-
 def validate_schema(schema: dict, obj: dict) -> None:
     """jsonschema validation plus the pruning check (no undeclared fields)."""
     import jsonschema
@@ -82,42 +62,6 @@ def validate_crd_object(obj: dict) -> None:
     validate_schema(validator.schema, obj)
     problems = cel_errors(validator.schema, obj)
     assert not problems, f"the CRD's CEL rules reject it: {problems}"
-
-
-def cel_errors(schema: dict, value, path: str = "") -> list[str]:
-    """Evaluate every x-kubernetes-validations rule on the values present, as the API server
-    does after defaulting (cel-python stands in for the server's CEL)."""
-    import celpy
-    out: list[str] = []
-    for rule in schema.get("x-kubernetes-validations", []):
-        if "oldSelf" in rule["rule"]:
-            continue  # transition rules do not apply on create
-        program = _cel_program(rule["rule"])
-        try:
-            result = program.evaluate({"self": celpy.json_to_cel(value)})
-        except celpy.CELEvalError as exc:
-            result = exc
-        if isinstance(result, Exception) or not bool(result):
-            out.append(f"{path or '<root>'}: {rule['message']}")
-    if isinstance(value, dict):
-        for key, sub in (schema.get("properties") or {}).items():
-            if key in value:
-                out += cel_errors(sub, value[key], f"{path}.{key}")
-        extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            for key, item in value.items():
-                out += cel_errors(extra, item, f"{path}.{key}")
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            out += cel_errors(schema["items"], item, f"{path}[{i}]")
-    return out
-
-
-@functools.cache
-def _cel_program(rule: str):
-    import celpy
-    env = celpy.Environment()
-    return env.program(env.compile(rule))
 
 
 def validate_builtin(obj: dict, version: str = "1.33") -> None:
