@@ -14,6 +14,9 @@ HTTP_PORT = 8080
 MODEL_DIR = "/mnt/models"
 #: Directory where the operator mounts the API-key Secret; every file in it holds keys.
 API_KEY_MOUNT_DIR = "/etc/reflector-gpu/apikeys"
+#: Port the predictors serve Prometheus ``/metrics`` on in the cluster, apart from the API port,
+#: so a NetworkPolicy can admit the monitoring namespace to this port alone.
+METRICS_PORT = 9090
 
 # --- Environment variables read by the predictors -----------------------------------------
 #: One or more API keys, comma-separated (name kept from the reference deployment).
@@ -30,6 +33,12 @@ ENV_URL_ALLOWLIST = "REFLECTOR_GPU_URL_ALLOWLIST"
 ENV_MODEL = "REFLECTOR_GPU_MODEL"
 #: Requests a predictor holds at once before answering 503 + Retry-After.
 ENV_MAX_PENDING_REQUESTS = "REFLECTOR_GPU_MAX_PENDING_REQUESTS"
+#: Port for ``/metrics`` (``0``: on the API port, unauthenticated; the local mode's default).
+#: The KServe entry point defaults to ``METRICS_PORT``; the operator sets it explicitly.
+ENV_METRICS_PORT = "REFLECTOR_GPU_METRICS_PORT"
+#: ``false`` turns off ``/docs`` and ``/openapi.json`` (always behind the API key when on).
+#: The operator sets ``false`` in the cluster.
+ENV_API_DOCS = "REFLECTOR_GPU_API_DOCS"
 #: Transcriber profile: ``live`` (short clips, high concurrency) or ``file`` (long files).
 ENV_PROFILE = "REFLECTOR_GPU_PROFILE"
 PROFILES = ("live", "file")
