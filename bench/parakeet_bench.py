@@ -32,7 +32,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from bench.common import best as _best_of, free_port as _free_port, write_wav as _write_wav
+
+from bench.common import best as _best_of
+from bench.common import free_port as _free_port
+from bench.common import write_wav as _write_wav
 
 REPO = Path(__file__).resolve().parents[1]
 AUDIO = REPO.parent / "shared" / "audio"
@@ -42,6 +45,8 @@ REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
 
 def _best(fn, repeats: int | None = None) -> float:
     return _best_of(fn, REPEATS if repeats is None else repeats)
+
+
 PRESET = os.environ.get("BENCH_PARAKEET_PRESET", "small")
 LONG_S = float(os.environ.get("BENCH_PARAKEET_LONG_S", "0"))
 #: torch CPU threads on both sides (1 by default: on a small shared box more threads only contend).
@@ -62,13 +67,22 @@ class _Server:
     def __init__(self, profile: str, model: Path, tmp: Path, allow: str):
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PORT": str(self.port), "REFLECTOR_GPU_APIKEY": KEY, "REFLECTOR_GPU_URL_ALLOWLIST": allow,
-               "REFLECTOR_GPU_LOCAL_PREDICTORS": "parakeet", "REFLECTOR_GPU_PARAKEET_MODEL": str(model),
-               "REFLECTOR_GPU_PARAKEET_DEVICE": os.environ.get("REFLECTOR_GPU_PARAKEET_DEVICE", "auto"),
-               "REFLECTOR_GPU_PARAKEET_CPU_THREADS": str(CPU_THREADS), "REFLECTOR_GPU_PROFILE": profile, "REFLECTOR_GPU_LOG_LEVEL": "WARNING",
-               "REFLECTOR_GPU_UPLOAD_DIR": str(tmp / f"uploads-{profile}")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "rgpu_local"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "PORT": str(self.port),
+            "REFLECTOR_GPU_APIKEY": KEY,
+            "REFLECTOR_GPU_URL_ALLOWLIST": allow,
+            "REFLECTOR_GPU_LOCAL_PREDICTORS": "parakeet",
+            "REFLECTOR_GPU_PARAKEET_MODEL": str(model),
+            "REFLECTOR_GPU_PARAKEET_DEVICE": os.environ.get("REFLECTOR_GPU_PARAKEET_DEVICE", "auto"),
+            "REFLECTOR_GPU_PARAKEET_CPU_THREADS": str(CPU_THREADS),
+            "REFLECTOR_GPU_PROFILE": profile,
+            "REFLECTOR_GPU_LOG_LEVEL": "WARNING",
+            "REFLECTOR_GPU_UPLOAD_DIR": str(tmp / f"uploads-{profile}"),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rgpu_local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
     def wait(self) -> None:
         for _ in range(1200):
@@ -106,7 +120,9 @@ def main() -> None:
 
     hello = decode_file(AUDIO / "test_mathieu_hello.wav")
     meet = decode_file(meeting)
-    clips = [hello[i * 80000 : (i + 1) * 80000] for i in range(3)] + [meet[i * 80000 : (i + 1) * 80000] for i in range(7)]
+    clips = [hello[i * 80000 : (i + 1) * 80000] for i in range(3)] + [
+        meet[i * 80000 : (i + 1) * 80000] for i in range(7)
+    ]
     clip_paths = []
     for i, clip in enumerate(clips):
         p = tmp / f"clip{i}.wav"
@@ -143,8 +159,12 @@ def main() -> None:
                 return model.transcribe(audio, batch_size=batch_size, timestamps=True, verbose=False)
 
         def server_file(u=url):
-            r = httpx.post(file_srv.base + "/v1/audio/transcriptions-from-url", json={"audio_file_url": u},
-                           headers=headers, timeout=3600)
+            r = httpx.post(
+                file_srv.base + "/v1/audio/transcriptions-from-url",
+                json={"audio_file_url": u},
+                headers=headers,
+                timeout=3600,
+            )
             r.raise_for_status()
 
         def direct_file():
@@ -159,9 +179,9 @@ def main() -> None:
 
         async def _concurrent():
             async with httpx.AsyncClient(base_url=live_srv.base, headers=headers, timeout=600) as c:
-                rs = await asyncio.gather(*(
-                    c.post("/v1/audio/transcriptions", files={"file": (p.name, p.read_bytes())}) for p in clip_paths
-                ))
+                rs = await asyncio.gather(
+                    *(c.post("/v1/audio/transcriptions", files={"file": (p.name, p.read_bytes())}) for p in clip_paths)
+                )
             for r in rs:
                 r.raise_for_status()
 
@@ -197,18 +217,28 @@ def main() -> None:
         origin.shutdown()
 
     r = results
-    print(f"\nParakeet ({r['preset']} random-weight FastConformer-TDT, {r['params_m']:.1f} M parameters, {r['device']}, "
-          f"timestamps, {CPU_THREADS or 'default'} CPU thread(s), best of {REPEATS})")
-    print(f"  meeting_three_voices (110 s), file profile: server {r['server_from_url_s']:.2f} s, direct "
-          f"model.transcribe {r['direct_file_s']:.2f} s -> server/direct = "
-          f"{r['server_from_url_s'] / r['direct_file_s']:.2f}x (target <= 1.15)")
-    print(f"  same file, direct VAD chunks in batched transcribe calls (the server's plan without the server) "
-          f"{r['direct_chunked_s']:.2f} s -> server overhead = {r['server_from_url_s'] / r['direct_chunked_s']:.2f}x")
-    print(f"  10 concurrent 5 s clips, live profile: server {r['server_10_clips_s']:.2f} s, one direct batched call "
-          f"{r['direct_10_clips_s']:.2f} s -> server throughput = "
-          f"{r['direct_10_clips_s'] / r['server_10_clips_s']:.2f}x of direct (target >= 0.9)")
+    print(
+        f"\nParakeet ({r['preset']} random-weight FastConformer-TDT, {r['params_m']:.1f} M parameters, {r['device']}, "
+        f"timestamps, {CPU_THREADS or 'default'} CPU thread(s), best of {REPEATS})"
+    )
+    print(
+        f"  meeting_three_voices (110 s), file profile: server {r['server_from_url_s']:.2f} s, direct "
+        f"model.transcribe {r['direct_file_s']:.2f} s -> server/direct = "
+        f"{r['server_from_url_s'] / r['direct_file_s']:.2f}x (target <= 1.15)"
+    )
+    print(
+        f"  same file, direct VAD chunks in batched transcribe calls (the server's plan without the server) "
+        f"{r['direct_chunked_s']:.2f} s -> server overhead = {r['server_from_url_s'] / r['direct_chunked_s']:.2f}x"
+    )
+    print(
+        f"  10 concurrent 5 s clips, live profile: server {r['server_10_clips_s']:.2f} s, one direct batched call "
+        f"{r['direct_10_clips_s']:.2f} s -> server throughput = "
+        f"{r['direct_10_clips_s'] / r['server_10_clips_s']:.2f}x of direct (target >= 0.9)"
+    )
     if LONG_S:
-        print(f"  {LONG_S:.0f} s of audio through the file path: {r['server_long_s']:.1f} s -> RTFx {r['server_long_rtfx']:.0f}")
+        print(
+            f"  {LONG_S:.0f} s of audio through the file path: {r['server_long_s']:.1f} s -> RTFx {r['server_long_rtfx']:.0f}"
+        )
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "parakeet.json").write_text(json.dumps(results, indent=2))

@@ -25,7 +25,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from bench.common import best as _best_of, free_port as _free_port, rss_mb as _peak_rss_mb, write_wav as _write_wav
+
+from bench.common import best as _best_of
+from bench.common import free_port as _free_port
+from bench.common import rss_mb as _peak_rss_mb
+from bench.common import write_wav as _write_wav
 
 REPO = Path(__file__).resolve().parents[1]
 AUDIO = REPO.parent / "shared" / "audio"
@@ -53,7 +57,9 @@ def main() -> None:
     # 8 different 5 s clips of real and synthetic speech
     hello = decode_file(AUDIO / "test_mathieu_hello.wav")
     meet = decode_file(meeting)
-    clips = [hello[i * 80000 : (i + 1) * 80000] for i in range(3)] + [meet[i * 80000 : (i + 1) * 80000] for i in range(5)]
+    clips = [hello[i * 80000 : (i + 1) * 80000] for i in range(3)] + [
+        meet[i * 80000 : (i + 1) * 80000] for i in range(5)
+    ]
     clip_paths = []
     for i, clip in enumerate(clips):
         p = tmp / f"clip{i}.wav"
@@ -70,10 +76,18 @@ def main() -> None:
     url = f"http://127.0.0.1:{origin.server_address[1]}/meeting_three_voices.wav"
 
     port = _free_port()
-    env = {**os.environ, "PORT": str(port), "REFLECTOR_GPU_APIKEY": KEY, "REFLECTOR_GPU_URL_ALLOWLIST": "127.0.0.1",
-           "REFLECTOR_GPU_WHISPER_MODEL": str(model_dir), "REFLECTOR_GPU_LOG_LEVEL": "WARNING",
-           "REFLECTOR_GPU_UPLOAD_DIR": str(tmp / "uploads")}
-    server = subprocess.Popen([sys.executable, "-m", "rgpu_local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "REFLECTOR_GPU_APIKEY": KEY,
+        "REFLECTOR_GPU_URL_ALLOWLIST": "127.0.0.1",
+        "REFLECTOR_GPU_WHISPER_MODEL": str(model_dir),
+        "REFLECTOR_GPU_LOG_LEVEL": "WARNING",
+        "REFLECTOR_GPU_UPLOAD_DIR": str(tmp / "uploads"),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rgpu_local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {KEY}"}
     try:
@@ -90,7 +104,9 @@ def main() -> None:
         opts = dict(language="en", beam_size=5, word_timestamps=True)
 
         def server_file():
-            r = httpx.post(base + "/v1/audio/transcriptions-from-url", json={"audio_file_url": url}, headers=headers, timeout=600)
+            r = httpx.post(
+                base + "/v1/audio/transcriptions-from-url", json={"audio_file_url": url}, headers=headers, timeout=600
+            )
             r.raise_for_status()
 
         def direct_file():
@@ -105,9 +121,9 @@ def main() -> None:
 
         async def _concurrent():
             async with httpx.AsyncClient(base_url=base, headers=headers, timeout=600) as c:
-                rs = await asyncio.gather(*(
-                    c.post("/v1/audio/transcriptions", files={"file": (p.name, p.read_bytes())}) for p in clip_paths
-                ))
+                rs = await asyncio.gather(
+                    *(c.post("/v1/audio/transcriptions", files={"file": (p.name, p.read_bytes())}) for p in clip_paths)
+                )
             for r in rs:
                 r.raise_for_status()
 
@@ -142,13 +158,21 @@ def main() -> None:
 
     r = results
     print("\nWhisper base int8, CPU, beam 5, word timestamps, batch 8 (best of %d)" % REPEATS)
-    print(f"  meeting_three_voices (110 s): server {r['server_from_url_s']:.2f} s, direct BatchedInferencePipeline "
-          f"{r['direct_batched_s']:.2f} s -> server/direct = {r['server_from_url_s'] / r['direct_batched_s']:.2f}x (target <= 1.15)")
-    print(f"  reference one-chunk-at-a-time {r['reference_sequential_s']:.2f} s -> server is "
-          f"{r['reference_sequential_s'] / r['server_from_url_s']:.2f}x faster (target >= 1.8)")
-    print(f"  8 concurrent 5 s clips: server {r['server_8_clips_s']:.2f} s, one direct batched call "
-          f"{r['direct_8_clips_s']:.2f} s -> server throughput = {r['direct_8_clips_s'] / r['server_8_clips_s']:.2f}x of direct (target >= 0.9)")
-    print(f"  peak memory: server process {r['server_peak_rss_mb']:.0f} MiB, direct-call process {r['direct_process_peak_rss_mb']:.0f} MiB")
+    print(
+        f"  meeting_three_voices (110 s): server {r['server_from_url_s']:.2f} s, direct BatchedInferencePipeline "
+        f"{r['direct_batched_s']:.2f} s -> server/direct = {r['server_from_url_s'] / r['direct_batched_s']:.2f}x (target <= 1.15)"
+    )
+    print(
+        f"  reference one-chunk-at-a-time {r['reference_sequential_s']:.2f} s -> server is "
+        f"{r['reference_sequential_s'] / r['server_from_url_s']:.2f}x faster (target >= 1.8)"
+    )
+    print(
+        f"  8 concurrent 5 s clips: server {r['server_8_clips_s']:.2f} s, one direct batched call "
+        f"{r['direct_8_clips_s']:.2f} s -> server throughput = {r['direct_8_clips_s'] / r['server_8_clips_s']:.2f}x of direct (target >= 0.9)"
+    )
+    print(
+        f"  peak memory: server process {r['server_peak_rss_mb']:.0f} MiB, direct-call process {r['direct_process_peak_rss_mb']:.0f} MiB"
+    )
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "whisper.json").write_text(json.dumps(results, indent=2))

@@ -93,112 +93,200 @@ def _tighten(schema: dict) -> dict:
 
 def values_schema() -> dict:
     positive = {"type": "number", "exclusiveMinimum": 0}
-    schema = _obj("Values of the reflector-gpu chart (see values.yaml for each field).", {
-        "global": _free("Helm global values (unused by this chart)."),
-        "nameOverride": _str("Replaces the chart name in object names.", pattern=r"^$|" + _DNS_LABEL[1:],
-                             maxLength=40),
-        "fullnameOverride": _str("Replaces the object name prefix.", pattern=r"^$|" + _DNS_LABEL[1:],
-                                 maxLength=52),
-        "commonLabels": _map("Labels added to every object."),
-        "image": _obj("The operator image.", {
-            "registry": _str("Registry and path prefix.", minLength=1),
-            "repository": _str("Image name.", minLength=1),
-            "tag": _str("Tag; empty uses appVersion."),
-            "override": _str("Full image reference; replaces registry/repository/tag."),
-            "pullPolicy": _str("Image pull policy.", enum=["Always", "IfNotPresent", "Never"]),
-        }, required=["registry", "repository", "pullPolicy"]),
-        "imagePullSecrets": {"type": "array", "description": "Pull Secret names.",
-                             "items": _str("Secret name.", pattern=_DNS_SUBDOMAIN), "maxItems": 16},
-        "replicaCount": _int("Operator pods: 0 pauses it; more than 1 needs operator.peering.enabled.",
-                             minimum=0, maximum=5),
-        "operator": _obj("Operator settings (RGPU_OPERATOR_* environment).", {
-            "watchNamespaces": {"type": "array", "uniqueItems": True, "maxItems": 64,
-                                "description": "Watched namespaces; empty = cluster-wide.",
-                                "items": _str("Namespace.", pattern=_DNS_LABEL, maxLength=63)},
-            "predictorImages": _obj("Default predictor images.", {
-                "registry": _str("Registry and path prefix of the predictor images.", minLength=1),
-                "tag": _str("Tag; empty uses appVersion."),
-            }, required=["registry"]),
-            "resyncSeconds": {**positive, "description": "Periodic re-check interval (s)."},
-            "requestTimeoutSeconds": {**positive, "description": "API call timeout (s)."},
-            "apiAttempts": _int("Attempts per API call.", minimum=1, maximum=20),
-            "apiBackoffSeconds": {**positive, "description": "Backoff base (s)."},
-            "healthPort": _int("kopf liveness port.", minimum=1024, maximum=65535),
-            "extraEnv": {"type": "array", "description": "Extra core/v1 EnvVars.",
-                         "items": _obj("An EnvVar.", {"name": _str("Name.", minLength=1),
-                                                      "value": _str("Value."),
-                                                      "valueFrom": _free("Source.")},
-                                       required=["name"])},
-            "peering": _obj("kopf peering between operator replicas.", {
-                "enabled": _bool("Peering on (replicas coordinate); off: standalone, one replica."),
-            }, required=["enabled"]),
-        }, required=["watchNamespaces", "predictorImages", "healthPort", "peering"]),
-        "serviceAccount": _obj("The operator's ServiceAccount.", {
-            "create": _bool("Create it."),
-            "name": _str("Name; empty uses the full name.", pattern=r"^$|" + _DNS_SUBDOMAIN[1:]),
-            "annotations": _map("Annotations."),
-        }, required=["create"]),
-        "rbac": _obj("RBAC.", {"create": _bool("Create the (Cluster)Role and binding.")},
-                     required=["create"]),
-        "podAnnotations": _map("Pod annotations."),
-        "podLabels": _map("Extra pod labels."),
-        "podSecurityContext": _obj("Pod security context (restricted by default).", {
-            "runAsNonRoot": {"const": True, "description": "Must stay true."},
-            "runAsUser": _int("UID.", minimum=1),
-            "runAsGroup": _int("GID.", minimum=1),
-            "fsGroup": _int("fsGroup.", minimum=1),
-            "seccompProfile": _obj("Seccomp profile.", {
-                "type": _str("RuntimeDefault or Localhost.", enum=["RuntimeDefault", "Localhost"]),
-                "localhostProfile": _str("Profile path (Localhost)."),
-            }, required=["type"]),
-            "supplementalGroups": {"type": "array", "items": {"type": "integer"},
-                                   "description": "Extra groups."},
-        }, required=["runAsNonRoot", "seccompProfile"]),
-        "securityContext": _obj("Container security context (restricted by default).", {
-            "allowPrivilegeEscalation": {"const": False, "description": "Must stay false."},
-            "readOnlyRootFilesystem": {"const": True, "description": "Must stay true."},
-            "runAsNonRoot": {"const": True, "description": "Must stay true."},
-            "runAsUser": _int("UID.", minimum=1),
-            "capabilities": _obj("Capabilities.", {
-                "drop": {"type": "array", "contains": {"const": "ALL"},
-                         "items": {"type": "string"}, "description": "Must drop ALL."},
-                "add": {"type": "array", "maxItems": 0, "description": "None may be added."},
-            }, required=["drop"]),
-            "seccompProfile": _obj("Seccomp profile.", {
-                "type": _str("RuntimeDefault or Localhost.", enum=["RuntimeDefault", "Localhost"]),
-                "localhostProfile": _str("Profile path (Localhost)."),
-            }, required=["type"]),
-        }, required=["allowPrivilegeEscalation", "readOnlyRootFilesystem", "capabilities"]),
-        "resources": _free("core/v1 ResourceRequirements of the operator."),
-        "livenessProbe": _obj("Liveness probe timing (path and port are fixed).", {
-            "initialDelaySeconds": _int("Delay.", minimum=0),
-            "periodSeconds": _int("Period.", minimum=1),
-            "timeoutSeconds": _int("Timeout.", minimum=1),
-            "failureThreshold": _int("Failures.", minimum=1),
-        }),
-        "nodeSelector": _map("Node labels."),
-        "tolerations": {"type": "array", "items": {"type": "object"}, "description": "Tolerations."},
-        "affinity": _free("Affinity."),
-        "priorityClassName": _str("PriorityClass."),
-        "reflectorGPU": _obj("A ready-made ReflectorGPU.", {
-            "create": _bool("Render it."),
-            "name": _str("Name.", pattern=_DNS_LABEL, maxLength=40, minLength=1),
-            "namespace": _str("Namespace; empty = release namespace.", pattern=r"^$|" + _DNS_LABEL[1:],
-                              maxLength=63),
-            "labels": _map("Extra labels."),
-            "annotations": _map("Annotations."),
-            "uninstallTimeoutSeconds": _int("Pre-delete hook wait; 0 disables the hook.",
-                                            minimum=0, maximum=3600),
-            "spec": _tighten(spec_schema()),
-        }, required=["create", "name"]),
-    })
+    schema = _obj(
+        "Values of the reflector-gpu chart (see values.yaml for each field).",
+        {
+            "global": _free("Helm global values (unused by this chart)."),
+            "nameOverride": _str(
+                "Replaces the chart name in object names.", pattern=r"^$|" + _DNS_LABEL[1:], maxLength=40
+            ),
+            "fullnameOverride": _str("Replaces the object name prefix.", pattern=r"^$|" + _DNS_LABEL[1:], maxLength=52),
+            "commonLabels": _map("Labels added to every object."),
+            "image": _obj(
+                "The operator image.",
+                {
+                    "registry": _str("Registry and path prefix.", minLength=1),
+                    "repository": _str("Image name.", minLength=1),
+                    "tag": _str("Tag; empty uses appVersion."),
+                    "override": _str("Full image reference; replaces registry/repository/tag."),
+                    "pullPolicy": _str("Image pull policy.", enum=["Always", "IfNotPresent", "Never"]),
+                },
+                required=["registry", "repository", "pullPolicy"],
+            ),
+            "imagePullSecrets": {
+                "type": "array",
+                "description": "Pull Secret names.",
+                "items": _str("Secret name.", pattern=_DNS_SUBDOMAIN),
+                "maxItems": 16,
+            },
+            "replicaCount": _int(
+                "Operator pods: 0 pauses it; more than 1 needs operator.peering.enabled.", minimum=0, maximum=5
+            ),
+            "operator": _obj(
+                "Operator settings (RGPU_OPERATOR_* environment).",
+                {
+                    "watchNamespaces": {
+                        "type": "array",
+                        "uniqueItems": True,
+                        "maxItems": 64,
+                        "description": "Watched namespaces; empty = cluster-wide.",
+                        "items": _str("Namespace.", pattern=_DNS_LABEL, maxLength=63),
+                    },
+                    "predictorImages": _obj(
+                        "Default predictor images.",
+                        {
+                            "registry": _str("Registry and path prefix of the predictor images.", minLength=1),
+                            "tag": _str("Tag; empty uses appVersion."),
+                        },
+                        required=["registry"],
+                    ),
+                    "resyncSeconds": {**positive, "description": "Periodic re-check interval (s)."},
+                    "requestTimeoutSeconds": {**positive, "description": "API call timeout (s)."},
+                    "apiAttempts": _int("Attempts per API call.", minimum=1, maximum=20),
+                    "apiBackoffSeconds": {**positive, "description": "Backoff base (s)."},
+                    "healthPort": _int("kopf liveness port.", minimum=1024, maximum=65535),
+                    "extraEnv": {
+                        "type": "array",
+                        "description": "Extra core/v1 EnvVars.",
+                        "items": _obj(
+                            "An EnvVar.",
+                            {
+                                "name": _str("Name.", minLength=1),
+                                "value": _str("Value."),
+                                "valueFrom": _free("Source."),
+                            },
+                            required=["name"],
+                        ),
+                    },
+                    "peering": _obj(
+                        "kopf peering between operator replicas.",
+                        {
+                            "enabled": _bool("Peering on (replicas coordinate); off: standalone, one replica."),
+                        },
+                        required=["enabled"],
+                    ),
+                },
+                required=["watchNamespaces", "predictorImages", "healthPort", "peering"],
+            ),
+            "serviceAccount": _obj(
+                "The operator's ServiceAccount.",
+                {
+                    "create": _bool("Create it."),
+                    "name": _str("Name; empty uses the full name.", pattern=r"^$|" + _DNS_SUBDOMAIN[1:]),
+                    "annotations": _map("Annotations."),
+                },
+                required=["create"],
+            ),
+            "rbac": _obj("RBAC.", {"create": _bool("Create the (Cluster)Role and binding.")}, required=["create"]),
+            "podAnnotations": _map("Pod annotations."),
+            "podLabels": _map("Extra pod labels."),
+            "podSecurityContext": _obj(
+                "Pod security context (restricted by default).",
+                {
+                    "runAsNonRoot": {"const": True, "description": "Must stay true."},
+                    "runAsUser": _int("UID.", minimum=1),
+                    "runAsGroup": _int("GID.", minimum=1),
+                    "fsGroup": _int("fsGroup.", minimum=1),
+                    "seccompProfile": _obj(
+                        "Seccomp profile.",
+                        {
+                            "type": _str("RuntimeDefault or Localhost.", enum=["RuntimeDefault", "Localhost"]),
+                            "localhostProfile": _str("Profile path (Localhost)."),
+                        },
+                        required=["type"],
+                    ),
+                    "supplementalGroups": {
+                        "type": "array",
+                        "items": {"type": "integer"},
+                        "description": "Extra groups.",
+                    },
+                },
+                required=["runAsNonRoot", "seccompProfile"],
+            ),
+            "securityContext": _obj(
+                "Container security context (restricted by default).",
+                {
+                    "allowPrivilegeEscalation": {"const": False, "description": "Must stay false."},
+                    "readOnlyRootFilesystem": {"const": True, "description": "Must stay true."},
+                    "runAsNonRoot": {"const": True, "description": "Must stay true."},
+                    "runAsUser": _int("UID.", minimum=1),
+                    "capabilities": _obj(
+                        "Capabilities.",
+                        {
+                            "drop": {
+                                "type": "array",
+                                "contains": {"const": "ALL"},
+                                "items": {"type": "string"},
+                                "description": "Must drop ALL.",
+                            },
+                            "add": {"type": "array", "maxItems": 0, "description": "None may be added."},
+                        },
+                        required=["drop"],
+                    ),
+                    "seccompProfile": _obj(
+                        "Seccomp profile.",
+                        {
+                            "type": _str("RuntimeDefault or Localhost.", enum=["RuntimeDefault", "Localhost"]),
+                            "localhostProfile": _str("Profile path (Localhost)."),
+                        },
+                        required=["type"],
+                    ),
+                },
+                required=["allowPrivilegeEscalation", "readOnlyRootFilesystem", "capabilities"],
+            ),
+            "resources": _free("core/v1 ResourceRequirements of the operator."),
+            "livenessProbe": _obj(
+                "Liveness probe timing (path and port are fixed).",
+                {
+                    "initialDelaySeconds": _int("Delay.", minimum=0),
+                    "periodSeconds": _int("Period.", minimum=1),
+                    "timeoutSeconds": _int("Timeout.", minimum=1),
+                    "failureThreshold": _int("Failures.", minimum=1),
+                },
+            ),
+            "nodeSelector": _map("Node labels."),
+            "tolerations": {"type": "array", "items": {"type": "object"}, "description": "Tolerations."},
+            "affinity": _free("Affinity."),
+            "priorityClassName": _str("PriorityClass."),
+            "reflectorGPU": _obj(
+                "A ready-made ReflectorGPU.",
+                {
+                    "create": _bool("Render it."),
+                    "name": _str("Name.", pattern=_DNS_LABEL, maxLength=40, minLength=1),
+                    "namespace": _str(
+                        "Namespace; empty = release namespace.", pattern=r"^$|" + _DNS_LABEL[1:], maxLength=63
+                    ),
+                    "labels": _map("Extra labels."),
+                    "annotations": _map("Annotations."),
+                    "uninstallTimeoutSeconds": _int(
+                        "Pre-delete hook wait; 0 disables the hook.", minimum=0, maximum=3600
+                    ),
+                    "spec": _tighten(spec_schema()),
+                },
+                required=["create", "name"],
+            ),
+        },
+    )
     # Two standalone operators would reconcile the same resources at once.
     schema["if"] = {"properties": {"replicaCount": {"minimum": 2}}, "required": ["replicaCount"]}
-    schema["then"] = {"properties": {"operator": {"properties": {"peering": {"properties": {
-        "enabled": {"const": True, "description": "More than one replica needs peering."}}}}}}}
-    return {"$schema": "http://json-schema.org/draft-07/schema#",
-            "$comment": f"Generated by `{GENERATED_BY}` from operator/rgpu_operator; do not edit.",
-            **schema}
+    schema["then"] = {
+        "properties": {
+            "operator": {
+                "properties": {
+                    "peering": {
+                        "properties": {
+                            "enabled": {"const": True, "description": "More than one replica needs peering."}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$comment": f"Generated by `{GENERATED_BY}` from operator/rgpu_operator; do not edit.",
+        **schema,
+    }
 
 
 # --- the files -------------------------------------------------------------------------------
@@ -207,17 +295,16 @@ def values_schema() -> dict:
 def files() -> dict[str, str]:
     """Path relative to the chart -> content."""
     out = dict(gen.chart_files())
-    rules = gen.dump({"clusterRules": rbac.rules(cluster=True),
-                      "namespacedRules": rbac.rules(cluster=False)})
+    rules = gen.dump({"clusterRules": rbac.rules(cluster=True), "namespacedRules": rbac.rules(cluster=False)})
     out["files/rbac-rules.yaml"] = rules.replace(
-        gen.HEADER, f"# Generated by `{GENERATED_BY}` from rgpu_operator.rbac; do not edit.\n", 1)
+        gen.HEADER, f"# Generated by `{GENERATED_BY}` from rgpu_operator.rbac; do not edit.\n", 1
+    )
     out["values.schema.json"] = json.dumps(values_schema(), indent=2) + "\n"
     return out
 
 
 def drift(chart: Path = CHART) -> list[str]:
-    return [rel for rel, text in files().items()
-            if not (chart / rel).is_file() or (chart / rel).read_text() != text]
+    return [rel for rel, text in files().items() if not (chart / rel).is_file() or (chart / rel).read_text() != text]
 
 
 def main(argv: list[str] | None = None) -> int:

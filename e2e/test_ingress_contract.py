@@ -24,8 +24,10 @@ KEY = os.environ.get("RGPU_E2E_API_KEY", "")
 AUDIO_URL = os.environ.get("RGPU_E2E_AUDIO_URL", "")
 SHARED_WAV = Path(__file__).resolve().parents[2] / "shared" / "audio" / "test_short.wav"
 
-pytestmark = pytest.mark.skipif(not (BASE and HOST and KEY), reason=(
-    "needs a cluster: set RGPU_E2E_BASE_URL, RGPU_E2E_HOST and RGPU_E2E_API_KEY (e2e/run.sh does)"))
+pytestmark = pytest.mark.skipif(
+    not (BASE and HOST and KEY),
+    reason=("needs a cluster: set RGPU_E2E_BASE_URL, RGPU_E2E_HOST and RGPU_E2E_API_KEY (e2e/run.sh does)"),
+)
 
 
 def _wav() -> tuple[str, bytes]:
@@ -37,15 +39,15 @@ def _wav() -> tuple[str, bytes]:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(16000)
-        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 16000)))
-                               for i in range(32000)))
+        w.writeframes(
+            b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 16000))) for i in range(32000))
+        )
     return "tone.wav", buf.getvalue()
 
 
 @pytest.fixture(scope="module")
 def client():
-    with httpx.Client(base_url=BASE, headers={"Host": HOST, "Authorization": f"Bearer {KEY}"},
-                      timeout=600) as c:
+    with httpx.Client(base_url=BASE, headers={"Host": HOST, "Authorization": f"Bearer {KEY}"}, timeout=600) as c:
         yield c
 
 
@@ -63,8 +65,15 @@ def _check_words(words: list[dict]) -> None:
         last = w["start"]
 
 
-@pytest.mark.parametrize("path", ["/transcriber/v1/audio/transcriptions", "/transcriber/transcribe",
-                                  "/transcriber/v1/audio/transcriptions-from-url", "/padding/pad"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/transcriber/v1/audio/transcriptions",
+        "/transcriber/transcribe",
+        "/transcriber/v1/audio/transcriptions-from-url",
+        "/padding/pad",
+    ],
+)
 def test_every_route_needs_the_key(anonymous, path):
     r = anonymous.post(path)
     assert r.status_code == 401, r.text
@@ -75,8 +84,9 @@ def test_every_route_needs_the_key(anonymous, path):
 
 def test_transcription_upload(client):
     name, data = _wav()
-    r = client.post("/transcriber/v1/audio/transcriptions", files={"file": (name, data, "audio/wav")},
-                    data={"language": "en"})
+    r = client.post(
+        "/transcriber/v1/audio/transcriptions", files={"file": (name, data, "audio/wav")}, data={"language": "en"}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert isinstance(body["text"], str) and body["filename"] == name
@@ -93,11 +103,17 @@ def test_batch_of_files_keeps_request_order(client):
 
 def test_openai_sdk_verbose_json(client):
     openai = pytest.importorskip("openai")
-    sdk = openai.OpenAI(base_url=f"{BASE}/transcriber/v1", api_key=KEY, default_headers={"Host": HOST},
-                        timeout=600, max_retries=0)
+    sdk = openai.OpenAI(
+        base_url=f"{BASE}/transcriber/v1", api_key=KEY, default_headers={"Host": HOST}, timeout=600, max_retries=0
+    )
     name, data = _wav()
-    result = sdk.audio.transcriptions.create(model="whisper-1", file=(name, data), language="en",
-                                             response_format="verbose_json", timestamp_granularities=["word"])
+    result = sdk.audio.transcriptions.create(
+        model="whisper-1",
+        file=(name, data),
+        language="en",
+        response_format="verbose_json",
+        timestamp_granularities=["word"],
+    )
     assert isinstance(result.text, str) and result.duration > 0
     _check_words([w.model_dump() for w in (result.words or [])])
 
@@ -125,8 +141,9 @@ def test_from_url_refuses_private_addresses(client, url):
 
 @pytest.mark.skipif(not AUDIO_URL, reason="set RGPU_E2E_AUDIO_URL to a public audio file to test from-url")
 def test_from_url_shifts_word_times(client):
-    r = client.post("/transcriber/v1/audio/transcriptions-from-url",
-                    json={"audio_file_url": AUDIO_URL, "timestamp_offset": 100})
+    r = client.post(
+        "/transcriber/v1/audio/transcriptions-from-url", json={"audio_file_url": AUDIO_URL, "timestamp_offset": 100}
+    )
     assert r.status_code == 200, r.text
     words = r.json()["words"]
     _check_words(words)
@@ -134,12 +151,25 @@ def test_from_url_shifts_word_times(client):
 
 
 def test_padding_validates_its_input(client):
-    r = client.post("/padding/pad", json={"track_url": "http://169.254.169.254/a.webm",
-                                          "output_url": "http://169.254.169.254/b.webm",
-                                          "start_time_seconds": 1, "track_index": 0})
+    r = client.post(
+        "/padding/pad",
+        json={
+            "track_url": "http://169.254.169.254/a.webm",
+            "output_url": "http://169.254.169.254/b.webm",
+            "start_time_seconds": 1,
+            "track_index": 0,
+        },
+    )
     assert 400 <= r.status_code < 500, r.text
-    r = client.post("/padding/pad", json={"track_url": "https://example.com/a.webm", "output_url": "https://example.com/b",
-                                          "start_time_seconds": 0, "track_index": 0})
+    r = client.post(
+        "/padding/pad",
+        json={
+            "track_url": "https://example.com/a.webm",
+            "output_url": "https://example.com/b",
+            "start_time_seconds": 0,
+            "track_index": 0,
+        },
+    )
     assert r.status_code in (400, 422), r.text
 
 

@@ -97,11 +97,18 @@ class FuzzReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "predictor": self.predictor, "operations": len(self.operations), "requests": self.requests,
-            "examples": self.examples, "statuses": {str(k): v for k, v in self.tally().items()},
-            "server_errors": len(self.failures), "failures": self.failures[:20],
-            "rss_before_mb": round(self.rss_before_mb), "rss_after_mb": round(self.rss_after_mb),
-            "alive": self.alive, "leftovers": self.leftovers, "seconds": round(self.seconds, 1),
+            "predictor": self.predictor,
+            "operations": len(self.operations),
+            "requests": self.requests,
+            "examples": self.examples,
+            "statuses": {str(k): v for k, v in self.tally().items()},
+            "server_errors": len(self.failures),
+            "failures": self.failures[:20],
+            "rss_before_mb": round(self.rss_before_mb),
+            "rss_after_mb": round(self.rss_after_mb),
+            "alive": self.alive,
+            "leftovers": self.leftovers,
+            "seconds": round(self.seconds, 1),
             "slowest": [[round(t, 1), label] for t, label in self.slowest],
         }
 
@@ -184,8 +191,9 @@ def fuzz(
                 prepare(case, real_model)
             t0 = time.monotonic()
             response = case.call(base_url=base, headers=headers, timeout=timeout)
-            report.slowest = sorted([*report.slowest, (time.monotonic() - t0, f"{op.label} -> {response.status_code}")],
-                                    reverse=True)[:5]
+            report.slowest = sorted(
+                [*report.slowest, (time.monotonic() - t0, f"{op.label} -> {response.status_code}")], reverse=True
+            )[:5]
             per_op = report.statuses.setdefault(op.label, {})
             per_op[response.status_code] = per_op.get(response.status_code, 0) + 1
             if response.status_code >= 500:

@@ -32,6 +32,7 @@ def cel_errors(schema: dict, value, path: str = "") -> list[str]:
     """Evaluate every x-kubernetes-validations rule on the values present, as the API server
     does after defaulting (cel-python stands in for the server's CEL)."""
     import celpy
+
     out: list[str] = []
     for rule in schema.get("x-kubernetes-validations", []):
         if "oldSelf" in rule["rule"]:
@@ -60,5 +61,6 @@ def cel_errors(schema: dict, value, path: str = "") -> list[str]:
 @functools.cache
 def _cel_program(rule: str):
     import celpy
+
     env = celpy.Environment()
     return env.program(env.compile(rule))

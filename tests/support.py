@@ -107,7 +107,9 @@ class Service:
             if k not in env:
                 full_env.pop(k, None)
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "rgpu_local"], env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rgpu_local"], env=full_env, stdout=self.log, stderr=subprocess.STDOUT
+        )
 
     def wait_listening(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
@@ -145,8 +147,6 @@ class Service:
             return self.proc.wait(30)
         finally:
             self.log.close()
-
-
 
 
 class _QuietServer(ThreadingHTTPServer):

@@ -34,11 +34,15 @@ def test_wrong_key_is_401(service, header):
 
 @pytest.mark.parametrize("key", KEYS)
 def test_each_configured_key_is_accepted(service, key):
-    r = httpx.post(service.base + "/v1/audio/transcriptions-from-url", headers={"Authorization": f"Bearer {key}"}, json={})
+    r = httpx.post(
+        service.base + "/v1/audio/transcriptions-from-url", headers={"Authorization": f"Bearer {key}"}, json={}
+    )
     assert r.status_code == 400  # past auth: the body is what is wrong
 
 
-@pytest.mark.parametrize("path", ["/", "/v2/health/live", "/v2/health/ready", "/metrics", "/v1/models/whisper", "/v2/models/whisper/ready"])
+@pytest.mark.parametrize(
+    "path", ["/", "/v2/health/live", "/v2/health/ready", "/metrics", "/v1/models/whisper", "/v2/models/whisper/ready"]
+)
 def test_probes_and_metrics_stay_open(service, path):
     assert httpx.get(service.base + path).status_code == 200
 
@@ -75,15 +79,22 @@ def test_refuses_to_start_without_a_key(tmp_path):
     assert "refusing to start" in out and "REFLECTOR_GPU_APIKEY" in out and "REFLECTOR_GPU_AUTH_DISABLED" in out
 
 
-@pytest.mark.parametrize("model,reason", [
-    ("{tmp}/no-such-model", "no-such-model"),
-    ("large-v3", "from the hub"),  # a hub name, offline: a clear message, not a hang
-])
+@pytest.mark.parametrize(
+    "model,reason",
+    [
+        ("{tmp}/no-such-model", "no-such-model"),
+        ("large-v3", "from the hub"),  # a hub name, offline: a clear message, not a hang
+    ],
+)
 def test_unloadable_model_reports_not_ready_with_the_reason(tmp_path, model, reason):
     """Auth explicitly disabled, and a model that cannot be had: serving goes on, 503s say why."""
     svc = Service(
-        {"REFLECTOR_GPU_AUTH_DISABLED": "true", "REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper",
-         "REFLECTOR_GPU_WHISPER_MODEL": model.format(tmp=tmp_path), "HF_HUB_OFFLINE": "1"},
+        {
+            "REFLECTOR_GPU_AUTH_DISABLED": "true",
+            "REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper",
+            "REFLECTOR_GPU_WHISPER_MODEL": model.format(tmp=tmp_path),
+            "HF_HUB_OFFLINE": "1",
+        },
         tmp_path,
         "broken",
     )
@@ -92,7 +103,9 @@ def test_unloadable_model_reports_not_ready_with_the_reason(tmp_path, model, rea
         assert httpx.get(svc.base + "/v2/health/live").status_code == 200
         assert httpx.get(svc.base + "/v2/models/whisper/ready").status_code == 503
         assert httpx.get(svc.base + "/v1/models/whisper").status_code == 503
-        r = httpx.post(svc.base + "/v1/audio/transcriptions-from-url", json={"audio_file_url": "http://example.com/a.wav"})
+        r = httpx.post(
+            svc.base + "/v1/audio/transcriptions-from-url", json={"audio_file_url": "http://example.com/a.wav"}
+        )
         assert r.status_code == 503
         assert r.headers["retry-after"].isdigit()
         assert "not ready" in r.json()["detail"] and reason in r.json()["detail"]

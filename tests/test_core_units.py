@@ -8,7 +8,6 @@ import ipaddress
 import numpy as np
 import pytest
 
-from support import shared_audio
 from rgpu_serving import audio as audio_io
 from rgpu_serving.auth import KeyStore, is_open_path, parse_keys
 from rgpu_serving.batching import Admission, DynamicBatcher
@@ -16,6 +15,7 @@ from rgpu_serving.errors import ApiError
 from rgpu_serving.fetch import UrlPolicy, address_blocked
 from rgpu_serving.timing import Word, finalize_words, place_chunk_words
 from rgpu_serving.vad import WINDOW, Chunk, Segment, SileroVad, plan_chunks, speech_segments, whole_file_chunks
+from support import shared_audio
 
 SR = 16_000
 
@@ -79,15 +79,18 @@ def test_finalize_shifts_rounds_and_clamps_each_end_to_the_next_start():
 
 
 # --- audio formats -------------------------------------------------------------------------
-@pytest.mark.parametrize("filename,ctype,head,expected", [
-    ("a.MP3", None, b"", "mp3"),
-    ("a.m4a", "audio/wav", b"", "m4a"),
-    ("noext", "audio/x-wav", b"", "wav"),
-    ("noext", "application/octet-stream", b"RIFF\0\0\0\0WAVEfmt ", "wav"),
-    (None, None, b"ID3\x04", "mp3"),
-    (None, None, b"\0\0\0\x20ftypisom", "mp4"),
-    (None, None, b"\x1a\x45\xdf\xa3", "webm"),
-])
+@pytest.mark.parametrize(
+    "filename,ctype,head,expected",
+    [
+        ("a.MP3", None, b"", "mp3"),
+        ("a.m4a", "audio/wav", b"", "m4a"),
+        ("noext", "audio/x-wav", b"", "wav"),
+        ("noext", "application/octet-stream", b"RIFF\0\0\0\0WAVEfmt ", "wav"),
+        (None, None, b"ID3\x04", "mp3"),
+        (None, None, b"\0\0\0\x20ftypisom", "mp4"),
+        (None, None, b"\x1a\x45\xdf\xa3", "webm"),
+    ],
+)
 def test_format_by_extension_then_content_type_then_bytes(filename, ctype, head, expected):
     assert audio_io.detect_format(filename, ctype, head) == expected
 
@@ -107,12 +110,25 @@ def test_decode_gives_16k_mono_float32():
 
 
 # --- URL policy ------------------------------------------------------------------------------
-@pytest.mark.parametrize("ip,blocked", [
-    ("8.8.8.8", False), ("2606:4700::1111", False),
-    ("127.0.0.1", True), ("10.1.2.3", True), ("172.16.0.1", True), ("192.168.1.1", True),
-    ("169.254.169.254", True), ("100.100.100.200", True), ("0.0.0.0", True), ("::1", True),
-    ("fd00:ec2::254", True), ("fe80::1", True), ("::ffff:10.0.0.1", True), ("224.0.0.1", True),
-])
+@pytest.mark.parametrize(
+    "ip,blocked",
+    [
+        ("8.8.8.8", False),
+        ("2606:4700::1111", False),
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("172.16.0.1", True),
+        ("192.168.1.1", True),
+        ("169.254.169.254", True),
+        ("100.100.100.200", True),
+        ("0.0.0.0", True),
+        ("::1", True),
+        ("fd00:ec2::254", True),
+        ("fe80::1", True),
+        ("::ffff:10.0.0.1", True),
+        ("224.0.0.1", True),
+    ],
+)
 def test_address_policy(ip, blocked):
     assert address_blocked(ipaddress.ip_address(ip)) is blocked
 

@@ -20,8 +20,19 @@ def test_kserve_whisper_entrypoint_serves_model_dir_with_kserve_arguments(tmp_pa
     model_dir = whisper_base_dir(REPO / ".cache")
     port = free_port()
     env = {"PATH": "/usr/bin:/bin", "REFLECTOR_GPU_APIKEY": KEYS[0], "REFLECTOR_GPU_UPLOAD_DIR": str(tmp_path / "up")}
-    cmd = [sys.executable, "-m", "rgpu_whisper", "--model_name", "whisper-live", "--model_dir", str(model_dir),
-           "--http_port", str(port), "--host", "127.0.0.1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rgpu_whisper",
+        "--model_name",
+        "whisper-live",
+        "--model_dir",
+        str(model_dir),
+        "--http_port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -34,8 +45,12 @@ def test_kserve_whisper_entrypoint_serves_model_dir_with_kserve_arguments(tmp_pa
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        r = httpx.post(base + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {KEYS[0]}"},
-                       files={"file": ("s.wav", shared_audio("test_short.wav").read_bytes())}, timeout=120)
+        r = httpx.post(
+            base + "/v1/audio/transcriptions",
+            headers={"Authorization": f"Bearer {KEYS[0]}"},
+            files={"file": ("s.wav", shared_audio("test_short.wav").read_bytes())},
+            timeout=120,
+        )
         assert r.status_code == 200 and r.json()["words"], r.text
         listing = httpx.get(base + "/v1/models", headers={"Authorization": f"Bearer {KEYS[0]}"})
         assert listing.json() == {"models": ["whisper-live"]}

@@ -26,8 +26,11 @@ def test_not_multipart_is_400(api):
 
 
 def test_batch_without_files_is_400(api):
-    r = api.post("/v1/audio/transcriptions", data={"batch": "true"},
-                 files={"file": ("a.wav", shared_audio("test_short.wav").read_bytes())})
+    r = api.post(
+        "/v1/audio/transcriptions",
+        data={"batch": "true"},
+        files={"file": ("a.wav", shared_audio("test_short.wav").read_bytes())},
+    )
     assert r.status_code == 400 and "files" in _detail(r)
 
 
@@ -36,11 +39,14 @@ def test_unsupported_extension_is_400(api):
     assert r.status_code == 400 and "extension" in _detail(r)
 
 
-@pytest.mark.parametrize("name,content", [
-    ("fake.wav", b"this is a text file, not audio" * 10),
-    ("random.mp3", bytes(range(256)) * 64),
-    ("empty.webm", b""),
-])
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("fake.wav", b"this is a text file, not audio" * 10),
+        ("random.mp3", bytes(range(256)) * 64),
+        ("empty.webm", b""),
+    ],
+)
 def test_undecodable_audio_is_422(api, name, content):
     r = api.post("/v1/audio/transcriptions", files={"file": (name, content)})
     assert r.status_code == 422, r.text
@@ -53,8 +59,11 @@ def test_format_is_sniffed_when_there_is_no_extension(api):
 
 
 def test_bad_language_is_400(api):
-    r = api.post("/v1/audio/transcriptions", data={"language": "xx"},
-                 files={"file": ("a.wav", shared_audio("test_short.wav").read_bytes())})
+    r = api.post(
+        "/v1/audio/transcriptions",
+        data={"language": "xx"},
+        files={"file": ("a.wav", shared_audio("test_short.wav").read_bytes())},
+    )
     assert r.status_code == 400 and "language" in _detail(r)
 
 
@@ -62,7 +71,9 @@ def test_bad_response_format_and_granularity_are_400(api):
     audio = shared_audio("test_short.wav").read_bytes()
     r = api.post("/v1/audio/transcriptions", data={"response_format": "xml"}, files={"file": ("a.wav", audio)})
     assert r.status_code == 400 and "response_format" in _detail(r)
-    r = api.post("/v1/audio/transcriptions", data={"timestamp_granularities[]": "char"}, files={"file": ("a.wav", audio)})
+    r = api.post(
+        "/v1/audio/transcriptions", data={"timestamp_granularities[]": "char"}, files={"file": ("a.wav", audio)}
+    )
     assert r.status_code == 400 and "granularit" in _detail(r)
 
 

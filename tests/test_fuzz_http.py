@@ -22,7 +22,10 @@ pytestmark = pytest.mark.slow
 
 def test_no_generated_request_gets_a_server_error(service, origin):
     report = fuzz_service(
-        service, "whisper", max_examples=examples("whisper", 40), min_operations=5,
+        service,
+        "whisper",
+        max_examples=examples("whisper", 40),
+        min_operations=5,
         # on half of the transcription cases a real clip/URL goes in, so the generated options reach the model
         prepare=real_transcription_audio(origin, shared_audio("test_short.wav").read_bytes()),
         # warm the allocators before the RSS baseline

@@ -86,8 +86,12 @@ def test_slow_loris_clients_do_not_starve_others(service):
             s.sendall(b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n")
             socks.append(s)
         started = time.monotonic()
-        r = httpx.post(service.base + "/transcribe", headers={"Authorization": f"Bearer {KEYS[0]}"},
-                       files={"file": ("s.wav", shared_audio("test_short.wav").read_bytes())}, timeout=60)
+        r = httpx.post(
+            service.base + "/transcribe",
+            headers={"Authorization": f"Bearer {KEYS[0]}"},
+            files={"file": ("s.wav", shared_audio("test_short.wav").read_bytes())},
+            timeout=60,
+        )
         assert r.status_code == 200 and time.monotonic() - started < 30
     finally:
         for s in socks:

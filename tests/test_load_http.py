@@ -29,8 +29,13 @@ def _anon_rss_mb(pid: int) -> float:
 
 async def _round(base: str, clip: bytes, requests: int, concurrency: int) -> list[tuple[int, float, dict]]:
     sem = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {KEYS[0]}"}, timeout=300,
-                                 limits=httpx.Limits(max_connections=concurrency)) as client:
+    async with httpx.AsyncClient(
+        base_url=base,
+        headers={"Authorization": f"Bearer {KEYS[0]}"},
+        timeout=300,
+        limits=httpx.Limits(max_connections=concurrency),
+    ) as client:
+
         async def one(i: int):
             async with sem:
                 t0 = time.perf_counter()
@@ -45,6 +50,7 @@ def one_second_clip() -> bytes:
     data = shared_audio("test_short.wav").read_bytes()
     # a 1 s slice of real speech: RIFF header (44 bytes) + 1 s of 48 kHz stereo int16
     import struct
+
     body = data[44 : 44 + 48000 * 4]
     header = data[:4] + struct.pack("<I", 36 + len(body)) + data[8:40] + struct.pack("<I", len(body))
     return header + body
@@ -53,12 +59,16 @@ def one_second_clip() -> bytes:
 def _service(tmp_path, bound: int) -> Service:
     from rgpu_local.models import whisper_tiny_en_dir
 
-    svc = Service({
-        "REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper",
-        "REFLECTOR_GPU_APIKEY": KEYS[0],
-        "REFLECTOR_GPU_WHISPER_MODEL": str(whisper_tiny_en_dir()),
-        "REFLECTOR_GPU_MAX_PENDING_REQUESTS": str(bound),
-    }, tmp_path, f"load-{bound}")
+    svc = Service(
+        {
+            "REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper",
+            "REFLECTOR_GPU_APIKEY": KEYS[0],
+            "REFLECTOR_GPU_WHISPER_MODEL": str(whisper_tiny_en_dir()),
+            "REFLECTOR_GPU_MAX_PENDING_REQUESTS": str(bound),
+        },
+        tmp_path,
+        f"load-{bound}",
+    )
     svc.wait_ready("whisper")
     return svc
 
@@ -73,8 +83,10 @@ def test_no_failures_below_the_bound_and_stable_memory(tmp_path, one_second_clip
             latencies += [t for _, t, _ in results]
             memory.append(_anon_rss_mb(svc.proc.pid))
         q = statistics.quantiles(latencies, n=20)
-        print(f"\nload: 3 x 32 requests at concurrency 32: p50 {statistics.median(latencies):.2f} s, "
-              f"p95 {q[18]:.2f} s, anonymous RSS after each round {[round(m) for m in memory]} MiB")
+        print(
+            f"\nload: 3 x 32 requests at concurrency 32: p50 {statistics.median(latencies):.2f} s, "
+            f"p95 {q[18]:.2f} s, anonymous RSS after each round {[round(m) for m in memory]} MiB"
+        )
         assert memory[2] - memory[0] < 100, f"memory grew across rounds: {memory}"
     finally:
         assert svc.stop() == 0

@@ -18,9 +18,16 @@ DRAIN_S = 4.0
 
 
 def test_sigterm_drains_then_lets_in_flight_requests_finish_then_exits_0(tmp_path):
-    svc = Service({"REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper", "REFLECTOR_GPU_APIKEY": KEYS[0],
-                   "REFLECTOR_GPU_SHUTDOWN_DRAIN_S": str(DRAIN_S), "REFLECTOR_GPU_LOG_LEVEL": "INFO"},
-                  tmp_path, "shutdown")
+    svc = Service(
+        {
+            "REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper",
+            "REFLECTOR_GPU_APIKEY": KEYS[0],
+            "REFLECTOR_GPU_SHUTDOWN_DRAIN_S": str(DRAIN_S),
+            "REFLECTOR_GPU_LOG_LEVEL": "INFO",
+        },
+        tmp_path,
+        "shutdown",
+    )
     auth = {"Authorization": f"Bearer {KEYS[0]}"}
     try:
         svc.wait_ready("whisper")
@@ -29,8 +36,14 @@ def test_sigterm_drains_then_lets_in_flight_requests_finish_then_exits_0(tmp_pat
 
         def send(i: int) -> None:
             try:
-                results.append(httpx.post(svc.base + "/v1/audio/transcriptions", headers=auth,
-                                          files={"file": (f"f{i}.wav", audio)}, timeout=120))
+                results.append(
+                    httpx.post(
+                        svc.base + "/v1/audio/transcriptions",
+                        headers=auth,
+                        files={"file": (f"f{i}.wav", audio)},
+                        timeout=120,
+                    )
+                )
             except Exception as exc:  # recorded, asserted below
                 results.append(exc)
 
@@ -49,8 +62,12 @@ def test_sigterm_drains_then_lets_in_flight_requests_finish_then_exits_0(tmp_pat
         late = threading.Thread(target=send, args=(3,))
         late.start()
         # KServe's V1 protocol too (its dataplane would reload a not-ready model: not while draining).
-        v1 = httpx.post(svc.base + "/v1/models/whisper:predict", headers=auth, timeout=120, json={
-            "instances": [{"audio_b64": base64.b64encode(audio).decode(), "language": "en"}]})
+        v1 = httpx.post(
+            svc.base + "/v1/models/whisper:predict",
+            headers=auth,
+            timeout=120,
+            json={"instances": [{"audio_b64": base64.b64encode(audio).decode(), "language": "en"}]},
+        )
         assert v1.status_code == 200 and "everyone" in str(v1.json()).lower(), v1.text[:300]
         for t in [*threads, late]:
             t.join(120)

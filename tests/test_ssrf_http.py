@@ -11,15 +11,18 @@ def _post(api, url):
     return api.post("/v1/audio/transcriptions-from-url", json={"audio_file_url": url})
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:9/a.wav",
-    "http://169.254.169.254/latest/meta-data/",
-    "http://10.0.0.1/a.wav",
-    "http://[::1]/a.wav",
-    "http://[::ffff:127.0.0.1]/a.wav",
-    "http://localhost/a.wav",  # a name that resolves to loopback
-    "http://0.0.0.0/a.wav",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/a.wav",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/a.wav",
+        "http://[::1]/a.wav",
+        "http://[::ffff:127.0.0.1]/a.wav",
+        "http://localhost/a.wav",  # a name that resolves to loopback
+        "http://0.0.0.0/a.wav",
+    ],
+)
 def test_private_and_metadata_addresses_are_blocked(api, url):
     r = _post(api, url)
     assert r.status_code == 400, r.text

@@ -45,7 +45,9 @@ def test_upload_transcribes_real_speech(api, name):
 
 def test_from_url_long_file_word_error_rate_and_timing(api, origin):
     ref = json.loads(shared_audio("meeting_three_voices.json").read_text())
-    r = api.post("/v1/audio/transcriptions-from-url", json={"audio_file_url": f"{origin}/audio/meeting_three_voices.mp3"})
+    r = api.post(
+        "/v1/audio/transcriptions-from-url", json={"audio_file_url": f"{origin}/audio/meeting_three_voices.mp3"}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     reference = " ".join(t["text"] for t in ref["turns"])
@@ -57,7 +59,9 @@ def test_from_url_long_file_word_error_rate_and_timing(api, origin):
 def test_from_url_shifts_every_word_by_timestamp_offset(api, origin):
     url = f"{origin}/audio/test_short.wav"
     base = api.post("/v1/audio/transcriptions-from-url", json={"audio_file_url": url}).json()
-    shifted = api.post("/v1/audio/transcriptions-from-url", json={"audio_file_url": url, "timestamp_offset": 100.5}).json()
+    shifted = api.post(
+        "/v1/audio/transcriptions-from-url", json={"audio_file_url": url, "timestamp_offset": 100.5}
+    ).json()
     assert base["text"] == shifted["text"] and base["words"]
     for a, b in zip(base["words"], shifted["words"], strict=True):
         assert b["start"] == pytest.approx(a["start"] + 100.5, abs=0.011)
@@ -90,14 +94,19 @@ def test_openai_sdk_verbose_json_with_word_timestamps(service):
     assert t.segments and t.language == "en"
 
 
-@pytest.mark.parametrize("fmt,check", [
-    ("text", lambda s: "everyone" in s.lower() and not s.startswith("{")),
-    ("srt", lambda s: s.startswith("1\n00:00:") and " --> " in s),
-    ("vtt", lambda s: s.startswith("WEBVTT") and " --> " in s),
-])
+@pytest.mark.parametrize(
+    "fmt,check",
+    [
+        ("text", lambda s: "everyone" in s.lower() and not s.startswith("{")),
+        ("srt", lambda s: s.startswith("1\n00:00:") and " --> " in s),
+        ("vtt", lambda s: s.startswith("WEBVTT") and " --> " in s),
+    ],
+)
 def test_plain_response_formats(api, fmt, check):
     path = shared_audio("test_mathieu_hello.mp3")
-    r = api.post("/v1/audio/transcriptions", files={"file": ("a.mp3", path.read_bytes())}, data={"response_format": fmt})
+    r = api.post(
+        "/v1/audio/transcriptions", files={"file": ("a.mp3", path.read_bytes())}, data={"response_format": fmt}
+    )
     assert r.status_code == 200 and check(r.text), r.text[:200]
 
 
@@ -118,10 +127,12 @@ def test_concurrent_clips_are_batched_into_fewer_model_calls(service):
         return float(count.group(1)) if count else 0.0, float(total.group(1)) if total else 0.0
 
     async def send_all():
-        async with httpx.AsyncClient(base_url=service.base, headers={"Authorization": f"Bearer {KEYS[0]}"}, timeout=300) as c:
-            return await asyncio.gather(*(
-                c.post("/v1/audio/transcriptions", files={"file": (f"c{i}.wav", clip)}) for i in range(8)
-            ))
+        async with httpx.AsyncClient(
+            base_url=service.base, headers={"Authorization": f"Bearer {KEYS[0]}"}, timeout=300
+        ) as c:
+            return await asyncio.gather(
+                *(c.post("/v1/audio/transcriptions", files={"file": (f"c{i}.wav", clip)}) for i in range(8))
+            )
 
     calls_before, items_before = batches()
     responses = asyncio.run(send_all())
@@ -140,9 +151,10 @@ def test_kserve_v1_and_v2_protocols(api):
     v1 = api.post("/v1/models/whisper:predict", json={"instances": [{"audio_b64": audio, "language": "en"}]})
     assert v1.status_code == 200, v1.text
     assert v1.json()["predictions"][0]["words"]
-    v2 = api.post("/v2/models/whisper/infer", json={
-        "inputs": [{"name": "audio_b64", "shape": [1], "datatype": "BYTES", "data": [audio]}]
-    })
+    v2 = api.post(
+        "/v2/models/whisper/infer",
+        json={"inputs": [{"name": "audio_b64", "shape": [1], "datatype": "BYTES", "data": [audio]}]},
+    )
     assert v2.status_code == 200, v2.text
     outputs = {o["name"]: o for o in v2.json()["outputs"]}
     assert outputs["text"]["data"][0] == v1.json()["predictions"][0]["text"]
@@ -156,5 +168,7 @@ def test_metrics_count_routes_and_audio_seconds(service, api):
     text = httpx.get(service.base + "/metrics").text  # open, no key
     assert 'reflector_gpu_requests_total{method="POST",route="/transcribe",status="200"}' in text
     assert 'reflector_gpu_request_duration_seconds_bucket{le="0.05",method="POST",route="/transcribe"}' in text
-    seconds = re.search(r'reflector_gpu_audio_seconds_total\{predictor="whisper",route="/transcribe"\} ([0-9.e+]+)', text)
+    seconds = re.search(
+        r'reflector_gpu_audio_seconds_total\{predictor="whisper",route="/transcribe"\} ([0-9.e+]+)', text
+    )
     assert seconds and float(seconds.group(1)) >= 5.7

@@ -13,11 +13,19 @@ def contains(desired: Any, live: Any) -> bool:
     if isinstance(desired, dict):
         return isinstance(live, dict) and all(k in live and contains(v, live[k]) for k, v in desired.items())
     if isinstance(desired, list):
-        return (isinstance(live, list) and len(desired) == len(live)
-                and all(contains(d, l) for d, l in zip(desired, live)))
+        return (
+            isinstance(live, list)
+            and len(desired) == len(live)
+            and all(contains(d, v) for d, v in zip(desired, live, strict=True))
+        )
     if isinstance(desired, bool) or isinstance(live, bool):
         return desired is live
-    if isinstance(desired, (int, float)) and isinstance(live, str) or isinstance(desired, str) and isinstance(live, (int, float)):
+    if (
+        isinstance(desired, (int, float))
+        and isinstance(live, str)
+        or isinstance(desired, str)
+        and isinstance(live, (int, float))
+    ):
         return str(desired) == str(live)  # quantities: 1 vs "1"
     return desired == live
 
@@ -31,8 +39,11 @@ def owned_fields(desired: dict) -> dict:
 
 
 def up_to_date(desired: dict, live: dict | None) -> bool:
-    return live is not None and not live.get("metadata", {}).get("deletionTimestamp") \
+    return (
+        live is not None
+        and not live.get("metadata", {}).get("deletionTimestamp")
         and contains(owned_fields(desired), live)
+    )
 
 
 def merge_patch(old: Any, new: Any) -> Any:

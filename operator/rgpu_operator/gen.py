@@ -36,7 +36,8 @@ _Dumper.add_representer(str, _str)
 
 def dump(*docs: dict) -> str:
     return HEADER + "---\n".join(
-        yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100) for doc in docs)
+        yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100) for doc in docs
+    )
 
 
 def _kustomization(resources: list[str], namespace: str | None = None) -> str:
@@ -68,27 +69,28 @@ def files() -> dict[str, str]:
     samples = install.samples()
     for name, doc in samples.items():
         out[f"samples/{name}"] = dump(doc)
-    out["rbac-rules.yaml"] = dump({"clusterRules": rbac.rules(cluster=True),
-                                   "namespacedRules": rbac.rules(cluster=False)})
+    out["rbac-rules.yaml"] = dump(
+        {"clusterRules": rbac.rules(cluster=True), "namespacedRules": rbac.rules(cluster=False)}
+    )
     return out
 
 
 def peering_crd_files() -> dict[str, str]:
     """kopf's peering CRDs (operator replicas coordinate through them), one file each."""
-    return {f"{doc['metadata']['name'].split('.', 1)[1]}_{doc['spec']['names']['plural']}.yaml": dump(doc)
-            for doc in peering.crds()}
+    return {
+        f"{doc['metadata']['name'].split('.', 1)[1]}_{doc['spec']['names']['plural']}.yaml": dump(doc)
+        for doc in peering.crds()
+    }
 
 
 def chart_files() -> dict[str, str]:
     """The chart's copies (``charts/<chart>/crds/``), for the chart's own generator to use."""
-    return {f"crds/{CRD_FILE}": dump(crd()),
-            **{f"crds/{name}": text for name, text in peering_crd_files().items()}}
+    return {f"crds/{CRD_FILE}": dump(crd()), **{f"crds/{name}": text for name, text in peering_crd_files().items()}}
 
 
 def drift(root: Path) -> list[str]:
     """Files under ``root`` that are missing or differ from what :func:`files` renders."""
-    return [rel for rel, text in files().items()
-            if not (root / rel).is_file() or (root / rel).read_text() != text]
+    return [rel for rel, text in files().items() if not (root / rel).is_file() or (root / rel).read_text() != text]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,9 +16,8 @@ from typing import Any
 
 import kopf
 
-from . import API_VERSION, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION
+from . import API_VERSION, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION, peering
 from . import components as c
-from . import peering
 from .inferenceservice import ImageDefaults
 from .kube import ApiError, Kube, connection_from_environment
 from .reconcile import finalize, reconcile
@@ -52,6 +51,7 @@ def _notifier(owner: dict):
 
     def notify(type_: str, reason: str, message: str) -> None:
         kopf.event(ref, type=type_, reason=reason, message=message)
+
     return notify
 
 
@@ -60,7 +60,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration")
+        prefix=GROUP, key="last-handled-configuration"
+    )
     settings.scanning.disabled = True  # no CRD/namespace RBAC needed; resources found at start
     settings.posting.reporting_component = FIELD_MANAGER
     settings.posting.level = logging.WARNING  # events: our explicit ones plus kopf's failures
@@ -85,11 +86,15 @@ async def _ensure_peering(kube: Kube, settings: Settings) -> None:
         except ApiError as exc:
             if exc.status == 409:  # another replica made it first
                 continue
-            hint = (" (are the kopf.dev peering CRDs installed? they ship in the chart's crds/ and"
-                    " manifests/crd/)" if exc.status == 404 else "")
+            hint = (
+                " (are the kopf.dev peering CRDs installed? they ship in the chart's crds/ and manifests/crd/)"
+                if exc.status == 404
+                else ""
+            )
             raise kopf.PermanentError(
                 f"cannot set up peering {obj['kind']} {meta['name']!r}: {exc}{hint}; "
-                "RGPU_OPERATOR_PEERING='' runs a single replica without peering") from exc
+                "RGPU_OPERATOR_PEERING='' runs a single replica without peering"
+            ) from exc
 
 
 @kopf.on.cleanup()
@@ -112,8 +117,9 @@ async def _run(namespace: str, name: str, memo: kopf.Memo) -> None:
             owner = await kube.get(API_VERSION, KIND, namespace, name)
             if owner is None or owner["metadata"].get("deletionTimestamp"):
                 return
-            await reconcile(kube, owner, ImageDefaults.from_settings(settings),
-                            new_key=_new_key, now=_now, notify=_notifier(owner))
+            await reconcile(
+                kube, owner, ImageDefaults.from_settings(settings), new_key=_new_key, now=_now, notify=_notifier(owner)
+            )
         except ApiError as exc:
             raise kopf.TemporaryError(f"API call failed: {exc}", delay=settings.api_backoff_seconds * 4) from exc
         except ValueError as exc:  # a spec the builders cannot honour (CEL should catch it first)
@@ -132,8 +138,12 @@ async def resync(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     await _run(namespace, name, memo)
 
 
-@kopf.on.event("serving.kserve.io", "v1beta1", "inferenceservices",
-               labels={c.LABEL_MANAGED_BY: FIELD_MANAGER, c.LABEL_INSTANCE: kopf.PRESENT})
+@kopf.on.event(
+    "serving.kserve.io",
+    "v1beta1",
+    "inferenceservices",
+    labels={c.LABEL_MANAGED_BY: FIELD_MANAGER, c.LABEL_INSTANCE: kopf.PRESENT},
+)
 async def inferenceservice_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A child changed (readiness) or vanished: re-read its owner and reconcile it."""
     meta = body.get("metadata", {})
@@ -141,8 +151,9 @@ async def inferenceservice_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -
     try:
         await _run(meta.get("namespace"), owner_name, memo)
     except (kopf.TemporaryError, kopf.PermanentError) as exc:
-        log.warning("reconcile after %s/%s event failed (the resync retries): %s",
-                    meta.get("namespace"), meta.get("name"), exc)
+        log.warning(
+            "reconcile after %s/%s event failed (the resync retries): %s", meta.get("namespace"), meta.get("name"), exc
+        )
 
 
 @kopf.on.delete(*RESOURCE)
@@ -155,5 +166,3 @@ async def delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         except ApiError as exc:
             raise kopf.TemporaryError(f"cleanup failed: {exc}", delay=memo["settings"].api_backoff_seconds * 4) from exc
     memo["locks"].pop((meta["namespace"], meta["name"]), None)
-
-

@@ -67,8 +67,11 @@ def apikey_sources(spec: dict, owner: str) -> tuple[dict, list[dict]]:
     """(primary secret ref {name, key}, every ref the predictors accept)."""
     auth = spec["auth"]
     existing = auth.get("existingSecret")
-    primary = ({"name": existing["name"], "key": existing.get("key", "apikey")} if existing
-               else {"name": c.secret_name(owner), "key": "apikey"})
+    primary = (
+        {"name": existing["name"], "key": existing.get("key", "apikey")}
+        if existing
+        else {"name": c.secret_name(owner), "key": "apikey"}
+    )
     return primary, [primary, *({"name": k["name"], "key": k["key"]} for k in auth.get("additionalKeys", []))]
 
 
@@ -131,8 +134,12 @@ def _env(spec: dict, component: c.Component, block: dict) -> list[dict]:
 
 
 def _probe(path: str, period: int, failures: int) -> dict:
-    return {"httpGet": {"path": path, "port": contract.HTTP_PORT}, "periodSeconds": period,
-            "timeoutSeconds": 5, "failureThreshold": failures}
+    return {
+        "httpGet": {"path": path, "port": contract.HTTP_PORT},
+        "periodSeconds": period,
+        "timeoutSeconds": 5,
+        "failureThreshold": failures,
+    }
 
 
 def build(owner: dict, spec: dict, component: c.Component, defaults: ImageDefaults) -> dict:
@@ -192,8 +199,11 @@ def build(owner: dict, spec: dict, component: c.Component, defaults: ImageDefaul
         "terminationGracePeriodSeconds": termination_grace_s(component),
     }
     if serverless:
-        predictor_spec.update(scaleMetric="concurrency", scaleTarget=block["targetConcurrency"],
-                              containerConcurrency=block["targetConcurrency"])
+        predictor_spec.update(
+            scaleMetric="concurrency",
+            scaleTarget=block["targetConcurrency"],
+            containerConcurrency=block["targetConcurrency"],
+        )
     else:
         predictor_spec.update(scaleMetric="cpu", scaleTarget=RAW_CPU_TARGET)
     if pool:
@@ -206,5 +216,9 @@ def build(owner: dict, spec: dict, component: c.Component, defaults: ImageDefaul
                 predictor_spec[key] = pool[key]
     if spec["images"].get("pullSecrets"):
         predictor_spec["imagePullSecrets"] = [{"name": s} for s in spec["images"]["pullSecrets"]]
-    return {"apiVersion": ISVC_API_VERSION, "kind": "InferenceService", "metadata": meta,
-            "spec": {"predictor": predictor_spec}}
+    return {
+        "apiVersion": ISVC_API_VERSION,
+        "kind": "InferenceService",
+        "metadata": meta,
+        "spec": {"predictor": predictor_spec},
+    }

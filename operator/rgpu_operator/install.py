@@ -15,13 +15,19 @@ def _labels() -> dict:
 
 
 def namespace(name: str = NAMESPACE) -> dict:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {
-        **_labels(), "pod-security.kubernetes.io/enforce": "restricted"}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {**_labels(), "pod-security.kubernetes.io/enforce": "restricted"}},
+    }
 
 
 def service_account(ns: str = NAMESPACE) -> dict:
-    return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": {"name": FIELD_MANAGER, "namespace": ns, "labels": _labels()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": FIELD_MANAGER, "namespace": ns, "labels": _labels()},
+    }
 
 
 def deployment(ns: str = NAMESPACE, watch_namespaces: str = "", image: str = IMAGE) -> dict:
@@ -43,11 +49,19 @@ def deployment(ns: str = NAMESPACE, watch_namespaces: str = "", image: str = IMA
         "command": ["python", "-m", "rgpu_operator"],
         "env": env,
         "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
-        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "health"},
-                          "initialDelaySeconds": 10, "periodSeconds": 20, "timeoutSeconds": 5},
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "health"},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 20,
+            "timeoutSeconds": 5,
+        },
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
     return {
@@ -62,8 +76,12 @@ def deployment(ns: str = NAMESPACE, watch_namespaces: str = "", image: str = IMA
                 "metadata": {"labels": _labels()},
                 "spec": {
                     "serviceAccountName": FIELD_MANAGER,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
-                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "runAsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "containers": [container],
                     "volumes": [{"name": "tmp", "emptyDir": {}}],
                 },
@@ -84,56 +102,89 @@ def namespaced_install(ns: str = "reflector") -> list[dict]:
 
 
 def _sample(name: str, spec: dict) -> dict:
-    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name, "namespace": "reflector"},
-            "spec": spec}
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name, "namespace": "reflector"}, "spec": spec}
 
 
 def samples() -> dict[str, dict]:
     """Sample resources by file name; each validates against the CRD (tested)."""
     return {
         "minimal.yaml": _sample("reflector-gpu", {}),
-        "ingress-tls.yaml": _sample("reflector-gpu", {
-            "transcriber": {"engine": "parakeet",
-                            "live": {"minReplicas": 1, "maxReplicas": 4},
-                            "file": {"minReplicas": 1, "maxReplicas": 2}},
-            "diarizer": {"pool": "a100", "maxReplicas": 2},
-            "llm": {"enabled": True, "model": {"storageUri": "hf://HuggingFaceTB/SmolLM2-1.7B-Instruct"}},
-            "pools": {
-                "a10g": {"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-A10G"},
-                         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
-                "l40s": {"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L40S"},
-                         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
-                "a100": {"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB"},
-                         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                         "runtimeClassName": "nvidia"},
+        "ingress-tls.yaml": _sample(
+            "reflector-gpu",
+            {
+                "transcriber": {
+                    "engine": "parakeet",
+                    "live": {"minReplicas": 1, "maxReplicas": 4},
+                    "file": {"minReplicas": 1, "maxReplicas": 2},
+                },
+                "diarizer": {"pool": "a100", "maxReplicas": 2},
+                "llm": {"enabled": True, "model": {"storageUri": "hf://HuggingFaceTB/SmolLM2-1.7B-Instruct"}},
+                "pools": {
+                    "a10g": {
+                        "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-A10G"},
+                        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                    },
+                    "l40s": {
+                        "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L40S"},
+                        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                    },
+                    "a100": {
+                        "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB"},
+                        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                        "runtimeClassName": "nvidia",
+                    },
+                },
+                "ingress": {
+                    "enabled": True,
+                    "host": "gpu.example.com",
+                    "tlsSecretName": "gpu-example-com-tls",
+                    "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+                },
+                "auth": {"additionalKeys": [{"name": "reflector-gpu-next-key", "key": "apikey"}]},
             },
-            "ingress": {"enabled": True, "host": "gpu.example.com", "tlsSecretName": "gpu-example-com-tls",
-                        "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"}},
-            "auth": {"additionalKeys": [{"name": "reflector-gpu-next-key", "key": "apikey"}]},
-        }),
-        "gateway-whisper-serverless.yaml": _sample("reflector-gpu-whisper", {
-            "deploymentMode": "Serverless",
-            "transcriber": {"engine": "whisper", "model": {"name": "large-v3"},
-                            "live": {"minReplicas": 0, "maxReplicas": 3},
-                            "file": {"minReplicas": 0, "maxReplicas": 2}},
-            "diarizer": {"enabled": False},
-            "translator": {"enabled": False},
-            "padding": {"minReplicas": 0},
-            "ingress": {"enabled": True, "host": "gpu.example.com",
-                        "gateway": {"parentRefs": [{"name": "public", "namespace": "gateway-system"}]}},
-            "auth": {"existingSecret": {"name": "reflector-gpu-apikey", "key": "apikey"}},
-            "modelCache": {"type": "PVC", "pvc": {"claimName": "models"}},
-        }),
-        "eks-instance-types.yaml": _sample("reflector-gpu", {
-            "pools": {
-                "a10g": {"nodeSelector": {"node.kubernetes.io/instance-type": "g5.xlarge"},
-                         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
-                "l40s": {"nodeSelector": {"node.kubernetes.io/instance-type": "g6e.xlarge"},
-                         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
+        ),
+        "gateway-whisper-serverless.yaml": _sample(
+            "reflector-gpu-whisper",
+            {
+                "deploymentMode": "Serverless",
+                "transcriber": {
+                    "engine": "whisper",
+                    "model": {"name": "large-v3"},
+                    "live": {"minReplicas": 0, "maxReplicas": 3},
+                    "file": {"minReplicas": 0, "maxReplicas": 2},
+                },
+                "diarizer": {"enabled": False},
+                "translator": {"enabled": False},
+                "padding": {"minReplicas": 0},
+                "ingress": {
+                    "enabled": True,
+                    "host": "gpu.example.com",
+                    "gateway": {"parentRefs": [{"name": "public", "namespace": "gateway-system"}]},
+                },
+                "auth": {"existingSecret": {"name": "reflector-gpu-apikey", "key": "apikey"}},
+                "modelCache": {"type": "PVC", "pvc": {"claimName": "models"}},
             },
-            "images": {"registry": "123456789012.dkr.ecr.us-east-1.amazonaws.com/reflector", "tag": __version__,
-                       "pullSecrets": []},
-            "ingress": {"enabled": True, "host": "gpu.internal.example.com", "className": "nginx"},
-            "networkPolicy": {"ingressNamespaces": ["ingress-nginx", "monitoring"]},
-        }),
+        ),
+        "eks-instance-types.yaml": _sample(
+            "reflector-gpu",
+            {
+                "pools": {
+                    "a10g": {
+                        "nodeSelector": {"node.kubernetes.io/instance-type": "g5.xlarge"},
+                        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                    },
+                    "l40s": {
+                        "nodeSelector": {"node.kubernetes.io/instance-type": "g6e.xlarge"},
+                        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                    },
+                },
+                "images": {
+                    "registry": "123456789012.dkr.ecr.us-east-1.amazonaws.com/reflector",
+                    "tag": __version__,
+                    "pullSecrets": [],
+                },
+                "ingress": {"enabled": True, "host": "gpu.internal.example.com", "className": "nginx"},
+                "networkPolicy": {"ingressNamespaces": ["ingress-nginx", "monitoring"]},
+            },
+        ),
     }

@@ -77,8 +77,7 @@ def connection_from_environment() -> Connection:
 
     cfg = kubernetes.client.Configuration()
     # KUBECONFIG is read here, not when the kubernetes package was imported.
-    kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None,
-                                       client_configuration=cfg)
+    kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None, client_configuration=cfg)
     header = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization")
     token = header.split(" ", 1)[-1] if header else None
     context: ssl.SSLContext | bool = False
@@ -89,8 +88,9 @@ def connection_from_environment() -> Connection:
     return Connection(cfg.host.rstrip("/"), context, token=token)
 
 
-def path(api_version: str, kind: str, namespace: str | None, name: str | None = None,
-         subresource: str | None = None) -> str:
+def path(
+    api_version: str, kind: str, namespace: str | None, name: str | None = None, subresource: str | None = None
+) -> str:
     base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     out = base + (f"/namespaces/{namespace}" if namespace else "") + "/" + PLURALS[kind]
     if name:
@@ -116,8 +116,7 @@ class Kube:
 
     def _new_session(self) -> aiohttp.ClientSession:
         timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout_seconds)
-        return aiohttp.ClientSession(timeout=timeout,
-                                     headers={"User-Agent": f"{FIELD_MANAGER}/{__version__}"})
+        return aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": f"{FIELD_MANAGER}/{__version__}"})
 
     async def close(self) -> None:
         """Close the shared session. Calls made later (a timer finishing during shutdown) use a
@@ -126,9 +125,16 @@ class Kube:
         if self._session is not None:
             await self._session.close()
 
-    async def request(self, method: str, url_path: str, body: Any = None, *,
-                      content_type: str = "application/json", params: dict | None = None,
-                      ok_missing: bool = False) -> dict | None:
+    async def request(
+        self,
+        method: str,
+        url_path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        params: dict | None = None,
+        ok_missing: bool = False,
+    ) -> dict | None:
         """One API call with retries. Returns the decoded body; None for 404 if ``ok_missing``."""
         headers = {"Accept": "application/json", **self.connection.headers()}
         data = None
@@ -149,14 +155,23 @@ class Kube:
             self._session = self._new_session()
         yield self._session
 
-    async def _with_retries(self, method: str, url_path: str, data: str | None, headers: dict,
-                            params: dict | None, ok_missing: bool) -> dict | None:
+    async def _with_retries(
+        self, method: str, url_path: str, data: str | None, headers: dict, params: dict | None, ok_missing: bool
+    ) -> dict | None:
         attempts = max(1, self.settings.api_attempts)
         for attempt in range(attempts):
             try:
-                async with self._session_for_attempt() as session, session.request(
-                        method, self.connection.server + url_path, data=data, headers=headers,
-                        params=params, ssl=self.connection.ssl) as resp:
+                async with (
+                    self._session_for_attempt() as session,
+                    session.request(
+                        method,
+                        self.connection.server + url_path,
+                        data=data,
+                        headers=headers,
+                        params=params,
+                        ssl=self.connection.ssl,
+                    ) as resp,
+                ):
                     if resp.status == 404 and ok_missing:
                         return None
                     if resp.status < 300:
@@ -169,7 +184,7 @@ class Kube:
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:  # noqa: UP041 - 3.10
                 error = ApiError(0, type(exc).__name__, method, url_path)
             if attempt + 1 < attempts:
-                delay = self.settings.api_backoff_seconds * 2 ** attempt
+                delay = self.settings.api_backoff_seconds * 2**attempt
                 log.warning("%s; retrying in %.1fs", error, delay)
                 await asyncio.sleep(delay)
         raise error
@@ -177,15 +192,23 @@ class Kube:
     async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict | None:
         return await self.request("GET", path(api_version, kind, namespace, name), ok_missing=True)
 
-    async def list(self, api_version: str, kind: str, namespace: str | None = None,
-                   labels: dict[str, str] | None = None) -> list[dict]:
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None = None, labels: dict[str, str] | None = None
+    ) -> list[dict]:
         selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items())
-        body = await self.request("GET", path(api_version, kind, namespace),
-                                  params={"labelSelector": selector} if selector else None, ok_missing=True)
+        body = await self.request(
+            "GET",
+            path(api_version, kind, namespace),
+            params={"labelSelector": selector} if selector else None,
+            ok_missing=True,
+        )
         items = (body or {}).get("items") or []
         # Filter here too: a label selector is a request, not a guarantee, for every server.
-        return [i for i in items if all((i.get("metadata", {}).get("labels") or {}).get(k) == v
-                                        for k, v in (labels or {}).items())]
+        return [
+            i
+            for i in items
+            if all((i.get("metadata", {}).get("labels") or {}).get(k) == v for k, v in (labels or {}).items())
+        ]
 
     async def create(self, obj: dict) -> dict:
         meta = obj["metadata"]
@@ -200,8 +223,9 @@ class Kube:
         """
         params = {"fieldManager": FIELD_MANAGER, "force": "true"}
         try:
-            out = await self.request("PATCH", obj_path(obj), obj, params=params,
-                                     content_type="application/apply-patch+yaml")
+            out = await self.request(
+                "PATCH", obj_path(obj), obj, params=params, content_type="application/apply-patch+yaml"
+            )
             return out or {}
         except ApiError as exc:
             if exc.status != 404:
@@ -211,8 +235,10 @@ class Kube:
         except ApiError as exc:
             if exc.status != 409:  # created meanwhile (or by our own earlier attempt): apply again
                 raise
-        return await self.request("PATCH", obj_path(obj), obj, params=params,
-                                  content_type="application/apply-patch+yaml") or {}
+        return (
+            await self.request("PATCH", obj_path(obj), obj, params=params, content_type="application/apply-patch+yaml")
+            or {}
+        )
 
     async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
@@ -220,8 +246,9 @@ class Kube:
         return out is not None
 
     async def patch_status(self, obj: dict, status: dict) -> None:
-        await self.request("PATCH", obj_path(obj, "status"), {"status": status},
-                           content_type="application/merge-patch+json")
+        await self.request(
+            "PATCH", obj_path(obj, "status"), {"status": status}, content_type="application/merge-patch+json"
+        )
 
 
 async def _reason(resp: aiohttp.ClientResponse) -> str:

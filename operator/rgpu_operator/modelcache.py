@@ -26,14 +26,17 @@ def build_all(owner: dict, spec: dict) -> list[dict]:
         if not uri or uri.startswith("pvc://"):
             continue
         name = c.modelcache_name(meta["namespace"], meta["name"], comp, uri)
-        out.setdefault(uri, {
-            "apiVersion": API_VERSION,
-            "kind": "LocalModelCache",
-            "metadata": c.metadata(owner, name, "modelcache", namespaced=False),
-            "spec": {
-                "sourceModelUri": uri,
-                "modelSize": cache["localModelCache"]["modelSize"],
-                "nodeGroups": list(cache["localModelCache"]["nodeGroups"]),
+        out.setdefault(
+            uri,
+            {
+                "apiVersion": API_VERSION,
+                "kind": "LocalModelCache",
+                "metadata": c.metadata(owner, name, "modelcache", namespaced=False),
+                "spec": {
+                    "sourceModelUri": uri,
+                    "modelSize": cache["localModelCache"]["modelSize"],
+                    "nodeGroups": list(cache["localModelCache"]["nodeGroups"]),
+                },
             },
-        })
+        )
     return list(out.values())

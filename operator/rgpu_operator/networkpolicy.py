@@ -27,8 +27,9 @@ def build(owner: dict, spec: dict) -> dict:
     sources: list[dict] = [{"podSelector": {"matchLabels": {c.LABEL_CLIENT: "true"}}}]
     allowed = namespaces(spec, meta["namespace"])
     if allowed:
-        sources.append({"namespaceSelector": {"matchExpressions": [
-            {"key": NAMESPACE_LABEL, "operator": "In", "values": allowed}]}})
+        sources.append(
+            {"namespaceSelector": {"matchExpressions": [{"key": NAMESPACE_LABEL, "operator": "In", "values": allowed}]}}
+        )
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",

@@ -37,15 +37,20 @@ def _crd(kind: str, plural: str, scope: str) -> dict:
             "scope": scope,
             "group": GROUP,
             "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
-            "versions": [{
-                "name": VERSION, "served": True, "storage": True,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "description": "Liveness and priority of the kopf operators sharing this peering.",
-                    "properties": {"status": {"type": "object",
-                                              "x-kubernetes-preserve-unknown-fields": True}},
-                }},
-            }],
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "Liveness and priority of the kopf operators sharing this peering.",
+                            "properties": {"status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                        }
+                    },
+                }
+            ],
         },
     }
 
@@ -58,8 +63,10 @@ def peering_objects(name: str, namespaces: tuple[str, ...] = ()) -> list[dict]:
     """The object(s) kopf registers in: one cluster-wide, or one per watched namespace."""
     if not namespaces:
         return [{"apiVersion": API_VERSION, "kind": CLUSTER_KIND, "metadata": {"name": name}}]
-    return [{"apiVersion": API_VERSION, "kind": NAMESPACED_KIND, "metadata": {"name": name, "namespace": ns}}
-            for ns in namespaces]
+    return [
+        {"apiVersion": API_VERSION, "kind": NAMESPACED_KIND, "metadata": {"name": name, "namespace": ns}}
+        for ns in namespaces
+    ]
 
 
 def start_priority(now_s: float, jitter: int) -> int:

@@ -21,33 +21,44 @@ def rules(*, cluster: bool = True) -> list[dict]:
         {"apiGroups": [GROUP], "resources": [f"{PLURAL}/finalizers"], "verbs": ["update"]},
         {"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"], "verbs": [*READ, *WRITE]},
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", *WRITE]},
-        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "networkpolicies"],
-         "verbs": ["get", *WRITE]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "networkpolicies"], "verbs": ["get", *WRITE]},
         {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"], "verbs": ["get", *WRITE]},
         {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
     ]
     # kopf peering between replicas: watch the peering object, patch our entry in its status,
     # create it when missing (handlers._ensure_peering). Cluster-wide operators use the
     # cluster-scoped kind, namespaced ones a KopfPeering in each watched namespace.
-    out.append({"apiGroups": [peering.GROUP],
-                "resources": [peering.CLUSTER_PLURAL if cluster else peering.NAMESPACED_PLURAL],
-                "verbs": [*READ, "create", "patch"]})
+    out.append(
+        {
+            "apiGroups": [peering.GROUP],
+            "resources": [peering.CLUSTER_PLURAL if cluster else peering.NAMESPACED_PLURAL],
+            "verbs": [*READ, "create", "patch"],
+        }
+    )
     if cluster:
-        out.append({"apiGroups": ["serving.kserve.io"], "resources": ["localmodelcaches"],
-                    "verbs": ["get", "list", *WRITE]})
+        out.append(
+            {"apiGroups": ["serving.kserve.io"], "resources": ["localmodelcaches"], "verbs": ["get", "list", *WRITE]}
+        )
     return out
 
 
 def cluster_role(name: str = FIELD_MANAGER) -> dict:
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": name, "labels": _labels()}, "rules": rules(cluster=True)}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": _labels()},
+        "rules": rules(cluster=True),
+    }
 
 
 def role(namespace: str, name: str = FIELD_MANAGER) -> dict:
     """Namespace-scoped variant for an operator watching only ``namespace``."""
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": name, "namespace": namespace, "labels": _labels()},
-            "rules": rules(cluster=False)}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": name, "namespace": namespace, "labels": _labels()},
+        "rules": rules(cluster=False),
+    }
 
 
 def binding(role_obj: dict, sa_namespace: str, sa_name: str = FIELD_MANAGER) -> dict:
@@ -59,8 +70,11 @@ def binding(role_obj: dict, sa_namespace: str, sa_name: str = FIELD_MANAGER) -> 
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding" if cluster else "RoleBinding",
         "metadata": meta,
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_obj["kind"],
-                    "name": role_obj["metadata"]["name"]},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": role_obj["kind"],
+            "name": role_obj["metadata"]["name"],
+        },
         "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}],
     }
 

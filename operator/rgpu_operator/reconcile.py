@@ -56,8 +56,15 @@ def _secret(owner: dict, live: dict | None, new_key: Callable[[], str]) -> dict:
     return obj
 
 
-async def reconcile(kube: Kube, owner: dict, defaults: ImageDefaults, *, new_key: Callable[[], str],
-                    now: Callable[[], str], notify: Notify) -> Outcome:
+async def reconcile(
+    kube: Kube,
+    owner: dict,
+    defaults: ImageDefaults,
+    *,
+    new_key: Callable[[], str],
+    now: Callable[[], str],
+    notify: Notify,
+) -> Outcome:
     out = Outcome()
     meta = owner["metadata"]
     p: Plan = plan(owner, defaults)
@@ -74,8 +81,7 @@ async def reconcile(kube: Kube, owner: dict, defaults: ImageDefaults, *, new_key
         else:
             result = await kube.apply(desired)
             (out.updated if live else out.created).append(_label(desired))
-            notify("Normal", "Updated" if live else "Created",
-                   f"{'updated' if live else 'created'} {_label(desired)}")
+            notify("Normal", "Updated" if live else "Created", f"{'updated' if live else 'created'} {_label(desired)}")
         if desired["kind"] == "InferenceService":
             isvcs[by_isvc[desired["metadata"]["name"]]] = result
 
@@ -93,8 +99,15 @@ async def reconcile(kube: Kube, owner: dict, defaults: ImageDefaults, *, new_key
         _announce(old_status, new_status, notify)
     out.ready = new_status["ready"] == "True"
     if out.writes:
-        log.info("reconciled %s/%s: created=%s updated=%s deleted=%s ready=%s", meta["namespace"],
-                 meta["name"], out.created, out.updated, out.deleted, out.ready)
+        log.info(
+            "reconciled %s/%s: created=%s updated=%s deleted=%s ready=%s",
+            meta["namespace"],
+            meta["name"],
+            out.created,
+            out.updated,
+            out.deleted,
+            out.ready,
+        )
     return out
 
 
@@ -122,8 +135,7 @@ async def _delete_if_ours(kube: Kube, ref: Ref, meta: dict, out: Outcome, notify
     notify("Normal", "Deleted", f"deleted {ref.kind}/{ref.name} (no longer in spec)")
 
 
-async def _prune_modelcaches(kube: Kube, owner: dict, p: Plan, out: Outcome, notify: Notify,
-                             keep: bool = True) -> None:
+async def _prune_modelcaches(kube: Kube, owner: dict, p: Plan, out: Outcome, notify: Notify, keep: bool = True) -> None:
     meta = owner["metadata"]
     wanted = {o["metadata"]["name"] for o in p.present if o["kind"] == "LocalModelCache"} if keep else set()
     had = (owner.get("status") or {}).get("modelCaches") or []

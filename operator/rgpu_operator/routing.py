@@ -17,9 +17,7 @@ NGINX = "nginx.ingress.kubernetes.io/"
 def rules(spec: dict) -> list[tuple[c.Component, str, str]]:
     """(component, public path, upstream path) for every enabled component, longest path first."""
     out = [
-        (comp, comp.prefix + route, route)
-        for comp in c.COMPONENTS if c.enabled(spec, comp)
-        for route in c.routes(comp)
+        (comp, comp.prefix + route, route) for comp in c.COMPONENTS if c.enabled(spec, comp) for route in c.routes(comp)
     ]
     return sorted(out, key=lambda r: (-len(r[1]), r[1]))
 
@@ -69,8 +67,7 @@ def ingress(owner: dict, spec: dict) -> dict:
             # ^<prefix>(<route>)(/...|end): $1$2 is the contract path, prefix removed.
             "path": f"{comp.prefix}({route})(/.*|$)",
             "pathType": "ImplementationSpecific",
-            "backend": {"service": {"name": c.predictor_service(name, comp),
-                                    "port": {"number": SERVICE_PORT}}},
+            "backend": {"service": {"name": c.predictor_service(name, comp), "port": {"number": SERVICE_PORT}}},
         }
         for comp, _, route in rules(spec)
     ]
@@ -95,10 +92,21 @@ def httproute(owner: dict, spec: dict) -> dict:
     route_rules = [
         {
             "matches": [{"path": {"type": "PathPrefix", "value": public}}],
-            "filters": [{"type": "URLRewrite", "urlRewrite": {
-                "path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": upstream}}}],
-            "backendRefs": [{"group": "", "kind": "Service", "name": c.predictor_service(name, comp),
-                             "port": SERVICE_PORT, "weight": 1}],
+            "filters": [
+                {
+                    "type": "URLRewrite",
+                    "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": upstream}},
+                }
+            ],
+            "backendRefs": [
+                {
+                    "group": "",
+                    "kind": "Service",
+                    "name": c.predictor_service(name, comp),
+                    "port": SERVICE_PORT,
+                    "weight": 1,
+                }
+            ],
             "timeouts": {"request": f"{ing['timeoutSeconds']}s"},
         }
         for comp, public, upstream in rules(spec)
@@ -118,4 +126,3 @@ def kind(spec: dict) -> str | None:
     if not ing["enabled"]:
         return None
     return "HTTPRoute" if ing.get("gateway") else "Ingress"
-

@@ -64,7 +64,10 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        get = lambda name, default: env.get(PREFIX + name) or default
+
+        def get(name: str, default: str) -> str:
+            return env.get(PREFIX + name) or default
+
         return cls(
             namespaces=_list(get("NAMESPACES", "")),
             image_registry=get("IMAGE_REGISTRY", cls.image_registry).rstrip("/"),

@@ -34,8 +34,11 @@ def component_state(isvc: dict | None) -> tuple[str, str, str]:
     if ready and ready.get("status") == "True":
         return "Ready", "Ready", ""
     if model.get("transitionStatus") in FAILED_TRANSITIONS or failure:
-        return ("Degraded", failure.get("reason") or model.get("transitionStatus") or "Failed",
-                failure.get("message") or (ready or {}).get("message") or "")
+        return (
+            "Degraded",
+            failure.get("reason") or model.get("transitionStatus") or "Failed",
+            failure.get("message") or (ready or {}).get("message") or "",
+        )
     if ready and ready.get("status") == "False" and ready.get("severity") == "Error":
         return "Degraded", ready.get("reason") or "NotReady", ready.get("message") or ""
     if ready:
@@ -43,19 +46,25 @@ def component_state(isvc: dict | None) -> tuple[str, str, str]:
     return "Progressing", "Pending", "waiting for KServe to report"
 
 
-def _set(previous: list[dict], kind: str, status: str, reason: str, message: str,
-         generation: int | None, now: str) -> dict:
+def _set(
+    previous: list[dict], kind: str, status: str, reason: str, message: str, generation: int | None, now: str
+) -> dict:
     old = next((p for p in previous if p.get("type") == kind), None)
     since = old["lastTransitionTime"] if old and old.get("status") == status and old.get("lastTransitionTime") else now
-    cond = {"type": kind, "status": status, "reason": reason, "message": message,
-            "lastTransitionTime": since}
+    cond = {"type": kind, "status": status, "reason": reason, "message": message, "lastTransitionTime": since}
     if generation is not None:
         cond["observedGeneration"] = generation
     return cond
 
 
-def build(owner: dict, plan: Plan, isvcs: dict[str, dict | None], previous: dict | None, now: str,
-          problems: list[str] | tuple[str, ...] = ()) -> dict:
+def build(
+    owner: dict,
+    plan: Plan,
+    isvcs: dict[str, dict | None],
+    previous: dict | None,
+    now: str,
+    problems: list[str] | tuple[str, ...] = (),
+) -> dict:
     """The status for ``owner`` given its plan, the live InferenceServices (by component) and
     configuration problems found while reconciling (e.g. a named Secret that does not exist)."""
     meta = owner["metadata"]
@@ -81,14 +90,33 @@ def build(owner: dict, plan: Plan, isvcs: dict[str, dict | None], previous: dict
     ready = not waiting and not problems
     previous_conditions = (previous or {}).get("conditions") or []
     conditions = [
-        _set(previous_conditions, "Ready", "True" if ready else "False",
-             "AllComponentsReady" if ready else "ComponentsNotReady",
-             "" if ready else "not ready: " + ", ".join(waiting or ["configuration"]), generation, now),
-        _set(previous_conditions, "Progressing", "True" if "Progressing" in states else "False",
-             "Reconciling" if "Progressing" in states else "Stable", "", generation, now),
-        _set(previous_conditions, "Degraded", "True" if degraded or problems else "False",
-             "ConfigurationError" if problems else "ComponentFailed" if degraded else "AsExpected",
-             "; ".join([*problems, *(f"{k}: {comps[k]['reason']}" for k in degraded)]), generation, now),
+        _set(
+            previous_conditions,
+            "Ready",
+            "True" if ready else "False",
+            "AllComponentsReady" if ready else "ComponentsNotReady",
+            "" if ready else "not ready: " + ", ".join(waiting or ["configuration"]),
+            generation,
+            now,
+        ),
+        _set(
+            previous_conditions,
+            "Progressing",
+            "True" if "Progressing" in states else "False",
+            "Reconciling" if "Progressing" in states else "Stable",
+            "",
+            generation,
+            now,
+        ),
+        _set(
+            previous_conditions,
+            "Degraded",
+            "True" if degraded or problems else "False",
+            "ConfigurationError" if problems else "ComponentFailed" if degraded else "AsExpected",
+            "; ".join([*problems, *(f"{k}: {comps[k]['reason']}" for k in degraded)]),
+            generation,
+            now,
+        ),
     ]
     primary, _ = apikey_sources(spec, name)
     base = routing.base_url(spec, namespace, name)

@@ -103,4 +103,5 @@ def model_readiness_path(model_name: str) -> str:
     """
     return f"/v2/models/{model_name}/ready"
 
+
 __all__ = [name for name in dir() if name.isupper()] + ["model_readiness_path", "is_readiness_path"]

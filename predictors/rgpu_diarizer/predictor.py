@@ -16,9 +16,10 @@ import concurrent.futures
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import av
 from fastapi import APIRouter, Body, Query
@@ -27,13 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import rgpu_contract as contract
 from rgpu_serving import audio as audio_io
-from rgpu_serving.uploads import base64_file
 from rgpu_serving.batching import Admission
 from rgpu_serving.errors import ApiError
 from rgpu_serving.fetch import download
 from rgpu_serving.metrics import record_audio
 from rgpu_serving.predictor import ReflectorPredictor, v1_instances
 from rgpu_serving.settings import ServingSettings
+from rgpu_serving.uploads import base64_file
 
 from .pipeline import Turn, load_pipeline, run_pipeline, to_contract
 from .settings import DiarizerSettings
@@ -68,9 +69,14 @@ class DiarizeOptions:
 
     @classmethod
     def build(
-        cls, timestamp=None, num_speakers=None, min_speakers=None, max_speakers=None, exclusive=None,
+        cls,
+        timestamp=None,
+        num_speakers=None,
+        min_speakers=None,
+        max_speakers=None,
+        exclusive=None,
         speaker_limit: int = SPEAKER_LIMIT,
-    ) -> "DiarizeOptions":
+    ) -> DiarizeOptions:
         ts = 0.0 if timestamp is None else timestamp
         try:
             ts = float(ts)
@@ -79,18 +85,25 @@ class DiarizeOptions:
         if not math.isfinite(ts) or ts < 0:
             raise ApiError(400, f"timestamp must be a finite number of seconds >= 0, got {timestamp!r}")
         counts = {}
-        for field, value in (("num_speakers", num_speakers), ("min_speakers", min_speakers), ("max_speakers", max_speakers)):
+        for field, value in (
+            ("num_speakers", num_speakers),
+            ("min_speakers", min_speakers),
+            ("max_speakers", max_speakers),
+        ):
             if value is None:
                 counts[field] = None
                 continue
             if (
-                isinstance(value, bool) or not isinstance(value, (int, float))
-                or (isinstance(value, float) and not value.is_integer()) or value < 1
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (isinstance(value, float) and not value.is_integer())
+                or value < 1
             ):
                 raise ApiError(400, f"{field} must be a whole number >= 1, got {value!r}")
             if value > speaker_limit:  # pyannote keeps per-frame speaker counts in 8 bits
                 raise ApiError(
-                    400, f"{field} must be at most {speaker_limit} (REFLECTOR_GPU_DIARIZER_SPEAKER_LIMIT), got {value!r}"
+                    400,
+                    f"{field} must be at most {speaker_limit} (REFLECTOR_GPU_DIARIZER_SPEAKER_LIMIT), got {value!r}",
                 )
             counts[field] = int(value)
         lo, hi = counts["min_speakers"], counts["max_speakers"]
@@ -173,7 +186,9 @@ class DiarizerPredictor(ReflectorPredictor):
         self.runs += 1
         return turns, duration
 
-    async def _run(self, path: Path, filename: str | None, content_type: str | None, options: DiarizeOptions, route: str) -> list[dict]:
+    async def _run(
+        self, path: Path, filename: str | None, content_type: str | None, options: DiarizeOptions, route: str
+    ) -> list[dict]:
         # Refuse what is not audio (400) before queueing for the device.
         head = await asyncio.to_thread(audio_io.read_head, path)
         audio_io.detect_format(filename, content_type, head)
@@ -186,7 +201,9 @@ class DiarizerPredictor(ReflectorPredictor):
     def router(self) -> APIRouter:
         r = APIRouter(tags=[self.name])
         r.add_api_route(
-            contract.DIARIZE_PATH, self.diarize, methods=["POST"],
+            contract.DIARIZE_PATH,
+            self.diarize,
+            methods=["POST"],
             summary="Who spoke when: speaker turns of a recording fetched from a URL",
         )
         return r
@@ -229,8 +246,12 @@ class DiarizerPredictor(ReflectorPredictor):
         if not isinstance(inst, dict) or not ("audio_b64" in inst or "audio_file_url" in inst):
             raise ApiError(400, "each instance needs 'audio_b64' or 'audio_file_url'")
         options = DiarizeOptions.build(
-            inst.get("timestamp"), inst.get("num_speakers"), inst.get("min_speakers"), inst.get("max_speakers"),
-            inst.get("exclusive"), speaker_limit=self.diarizer.speaker_limit,
+            inst.get("timestamp"),
+            inst.get("num_speakers"),
+            inst.get("min_speakers"),
+            inst.get("max_speakers"),
+            inst.get("exclusive"),
+            speaker_limit=self.diarizer.speaker_limit,
         )
         if "audio_b64" in inst:
             async with self._b64_file(inst["audio_b64"]) as path:
@@ -249,7 +270,8 @@ class DiarizerPredictor(ReflectorPredictor):
             if isinstance(payload, InferRequest):
                 return await self._predict_v2(payload)
             instances = v1_instances(
-                payload, "{'instances': [{'audio_b64': '<base64 audio>'} or {'audio_file_url': '...'}]}")
+                payload, "{'instances': [{'audio_b64': '<base64 audio>'} or {'audio_file_url': '...'}]}"
+            )
             return {"predictions": [await self._instance(inst) for inst in instances]}
 
     async def _predict_v2(self, request: InferRequest) -> InferResponse:

@@ -88,8 +88,17 @@ class ResemblyzerEmbedding(Model):
     ):
         super().__init__(sample_rate=sample_rate, num_channels=num_channels, task=task)
         self.save_hyperparameters(
-            "mel_n_channels", "mel_window_ms", "mel_step_ms", "hidden_size", "num_layers", "embedding_size",
-            "partial_frames", "partial_rate", "min_coverage", "target_dbfs", "min_speech_s",
+            "mel_n_channels",
+            "mel_window_ms",
+            "mel_step_ms",
+            "hidden_size",
+            "num_layers",
+            "embedding_size",
+            "partial_frames",
+            "partial_rate",
+            "min_coverage",
+            "target_dbfs",
+            "min_speech_s",
         )
         self.n_fft = int(sample_rate * mel_window_ms / 1000)
         self.hop = int(sample_rate * mel_step_ms / 1000)
@@ -123,8 +132,13 @@ class ResemblyzerEmbedding(Model):
     def mel(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, samples) -> (batch, frames, mel_n_channels) mel *power* spectrogram (not log)."""
         spec = torch.stft(
-            waveforms, n_fft=self.n_fft, hop_length=self.hop, window=self.window, center=True,
-            pad_mode="constant", return_complex=True,
+            waveforms,
+            n_fft=self.n_fft,
+            hop_length=self.hop,
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
         )
         power = spec.real.square() + spec.imag.square()
         return torch.matmul(self.mel_fb, power).transpose(1, 2)
@@ -194,7 +208,7 @@ class ResemblyzerEmbedding(Model):
 
     # ---- building the checkpoint ---------------------------------------------------------
     @classmethod
-    def from_resemblyzer(cls, weights_path: str | Path) -> "ResemblyzerEmbedding":
+    def from_resemblyzer(cls, weights_path: str | Path) -> ResemblyzerEmbedding:
         """Build from Resemblyzer's ``pretrained.pt`` (``{"model_state": ...}``)."""
         state = torch.load(str(weights_path), map_location="cpu", weights_only=True)["model_state"]
         model = cls()

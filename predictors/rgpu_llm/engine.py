@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from rgpu_serving.errors import ApiError, check_text
 
 from .settings import LLMSettings
@@ -105,7 +106,9 @@ def resolve_source(model: str, model_dir: str | None, gguf_file: str = "") -> tu
                 raise ModelUnavailable(
                     f"{path} holds several GGUF files ({', '.join(ggufs)}); pick one with REFLECTOR_GPU_LLM_GGUF_FILE"
                 )
-            raise ModelUnavailable(f"{path} is not a transformers model directory (config.json) and holds no .gguf file")
+            raise ModelUnavailable(
+                f"{path} is not a transformers model directory (config.json) and holds no .gguf file"
+            )
         if candidate is model and model.startswith(("/", "./", "../", "~")):
             raise ModelUnavailable(f"LLM model path {model} does not exist")
         if candidate is model:
@@ -223,8 +226,11 @@ class LLMEngine:
         cap = self.settings.max_tokens_limit
         if cap:
             if max_tokens is not None and max_tokens > cap:
-                raise ApiError(400, f"max_tokens is {max_tokens}, over this server's limit of {cap} "
-                                    "(REFLECTOR_GPU_LLM_MAX_TOKENS_LIMIT)")
+                raise ApiError(
+                    400,
+                    f"max_tokens is {max_tokens}, over this server's limit of {cap} "
+                    "(REFLECTOR_GPU_LLM_MAX_TOKENS_LIMIT)",
+                )
             default = min(default, cap)
         limit = self.context_length
         if max_tokens is None:
@@ -311,8 +317,12 @@ class LLMEngine:
         active = list(range(len(rows)))  # rows in the prompt pass; failed ones drop out after it
         with torch.inference_mode():
             out = self.model(
-                input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                use_cache=True, logits_to_keep=1,
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
             )
             while True:
                 logits = out.logits[:, -1, :].float().cpu()
@@ -344,7 +354,8 @@ class LLMEngine:
                     input_ids=step, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
                 )
         return [
-            r.error if r.error is not None
+            r.error
+            if r.error is not None
             else GenResult(r.text, r.finish or "length", len(r.req.prompt_ids), len(r.tokens))
             for r in rows
         ]

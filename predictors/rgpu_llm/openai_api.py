@@ -14,6 +14,7 @@ import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from rgpu_serving.errors import ApiError
 
 

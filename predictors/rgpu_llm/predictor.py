@@ -16,11 +16,12 @@ import threading
 from collections.abc import Hashable
 from typing import Any
 
-import rgpu_contract as contract
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from pydantic import BaseModel, ConfigDict
+
+import rgpu_contract as contract
 from rgpu_serving.batching import DynamicBatcher
 from rgpu_serving.errors import ApiError
 from rgpu_serving.metrics import BATCH_SIZE
@@ -55,7 +56,8 @@ def _number(cfg: dict, key: str, kind: type, lo: float | None = None, hi: float 
     if value is None:
         return None
     if (
-        isinstance(value, bool) or not isinstance(value, (int, float))
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
         or (isinstance(value, float) and not math.isfinite(value))  # NaN/Infinity: Python's JSON parser accepts them
         or (kind is int and int(value) != value)
     ):
@@ -99,17 +101,33 @@ class LLMPredictor(ReflectorPredictor):
     def priority_router(self) -> APIRouter:
         """``GET /v1/models`` in OpenAI's shape; it must win over KServe's V1 model list."""
         r = APIRouter(tags=[self.name])
-        r.add_api_route(MODELS_PATH, self.list_models, methods=["GET"], summary="OpenAI model list (shadows KServe's V1 list on this path)")
+        r.add_api_route(
+            MODELS_PATH,
+            self.list_models,
+            methods=["GET"],
+            summary="OpenAI model list (shadows KServe's V1 list on this path)",
+        )
         return r
 
     def router(self) -> APIRouter:
         r = APIRouter(tags=[self.name])
-        r.add_api_route(contract.LLM_PATH, self.llm, methods=["POST"], summary="Seed route: {prompt, gen_schema?, gen_cfg?} -> {text}")
+        r.add_api_route(
+            contract.LLM_PATH,
+            self.llm,
+            methods=["POST"],
+            summary="Seed route: {prompt, gen_schema?, gen_cfg?} -> {text}",
+        )
         for prefix in ("", OPENAI_PREFIX):
-            r.add_api_route(prefix + CHAT_PATH, self.chat_completions, methods=["POST"], summary="OpenAI chat completions")
-            r.add_api_route(prefix + COMPLETIONS_PATH, self.completions, methods=["POST"], summary="OpenAI text completions")
+            r.add_api_route(
+                prefix + CHAT_PATH, self.chat_completions, methods=["POST"], summary="OpenAI chat completions"
+            )
+            r.add_api_route(
+                prefix + COMPLETIONS_PATH, self.completions, methods=["POST"], summary="OpenAI text completions"
+            )
         r.add_api_route(OPENAI_PREFIX + MODELS_PATH, self.list_models, methods=["GET"], summary="OpenAI model list")
-        r.add_api_route(OPENAI_PREFIX + MODELS_PATH + "/{model_id}", self.get_model, methods=["GET"], summary="OpenAI model")
+        r.add_api_route(
+            OPENAI_PREFIX + MODELS_PATH + "/{model_id}", self.get_model, methods=["GET"], summary="OpenAI model"
+        )
         return r
 
     async def list_models(self) -> dict:
@@ -156,6 +174,7 @@ class LLMPredictor(ReflectorPredictor):
         admitted.__enter__()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
+
         def emitter(index: int):
             return lambda text: loop.call_soon_threadsafe(queue.put_nowait, (index, text))
 
@@ -175,7 +194,9 @@ class LLMPredictor(ReflectorPredictor):
                     results = task.result()
                 except Exception as exc:
                     log.exception("streamed generation failed")
-                    yield oa.sse({"error": {"message": f"generation failed: {type(exc).__name__}", "type": "server_error"}})
+                    yield oa.sse(
+                        {"error": {"message": f"generation failed: {type(exc).__name__}", "type": "server_error"}}
+                    )
                     return
                 for i, result in enumerate(results):
                     yield oa.sse(final(i, result))
@@ -202,10 +223,17 @@ class LLMPredictor(ReflectorPredictor):
         requests = [GenRequest(ids, self._params(body, max_new, i), grammar) for i in range(body.n)]
         cid, created, model = oa.new_id("chatcmpl"), oa.now(), self._model_id(body.model)
         if body.stream:
+
             def tail(results):
                 if not body.include_usage():
                     return None
-                event = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": []}
+                event = {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [],
+                }
                 event["usage"] = oa.usage(len(ids), sum(r.completion_tokens for r in results))
                 return event
 
@@ -246,6 +274,7 @@ class LLMPredictor(ReflectorPredictor):
         cid, created, model = oa.new_id("cmpl"), oa.now(), self._model_id(body.model)
         echo = text_prompt if body.echo else ""
         if body.stream:
+
             def tail(results):
                 if not body.include_usage():
                     return None
@@ -287,8 +316,13 @@ class LLMPredictor(ReflectorPredictor):
             ids = await asyncio.to_thread(self.engine.encode_text, prompt)
         budget = self.engine.check_budget(len(ids), max_new, self.engine.settings.llm_default_max_new_tokens)
         grammar = await self._grammar(gen_schema)
-        params = GenParams(budget, 1.0 if temperature is None else temperature, top_p or 1.0, stop,
-                           None if seed is None else _seed(seed))
+        params = GenParams(
+            budget,
+            1.0 if temperature is None else temperature,
+            top_p or 1.0,
+            stop,
+            None if seed is None else _seed(seed),
+        )
         (result,) = await self.batcher.submit([GenRequest(ids, params, grammar)])
         if grammar is not None and result.finish_reason == "length":
             raise ApiError(
@@ -317,7 +351,9 @@ class LLMPredictor(ReflectorPredictor):
                 texts = await asyncio.gather(*(self._generate_llm(p, None, None) for p in prompts))
                 out = InferOutput(name="text", shape=[len(texts)], datatype="BYTES", data=list(texts))
                 return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=[out])
-            instances = v1_instances(payload, "{'instances': [{'prompt': '...', 'gen_schema'?: {...}, 'gen_cfg'?: {...}}]}")
+            instances = v1_instances(
+                payload, "{'instances': [{'prompt': '...', 'gen_schema'?: {...}, 'gen_cfg'?: {...}}]}"
+            )
             for inst in instances:
                 if not isinstance(inst, dict) or not isinstance(inst.get("prompt"), str):
                     raise ApiError(400, "each instance needs a string 'prompt'")

@@ -61,7 +61,12 @@ class PaddingPredictor(ReflectorPredictor):
 
     def router(self) -> APIRouter:
         r = APIRouter(tags=[self.name])
-        r.add_api_route(contract.PAD_PATH, self.pad, methods=["POST"], summary="Delay a track by prepending silence (48 kHz Opus WebM)")
+        r.add_api_route(
+            contract.PAD_PATH,
+            self.pad,
+            methods=["POST"],
+            summary="Delay a track by prepending silence (48 kHz Opus WebM)",
+        )
         return r
 
     # ---- validation --------------------------------------------------------------------
@@ -72,7 +77,9 @@ class PaddingPredictor(ReflectorPredictor):
             raise ApiError(400, "output_url cannot be empty")
         limit = self.padding.max_delay_s
         if not valid_delay(body.start_time_seconds, limit):
-            raise ApiError(400, f"start_time_seconds must be greater than 0 and at most {limit:g}; got {body.start_time_seconds}")
+            raise ApiError(
+                400, f"start_time_seconds must be greater than 0 and at most {limit:g}; got {body.start_time_seconds}"
+            )
 
     # ---- the job -------------------------------------------------------------------------
     async def _job(self, body: PadRequest, cancel: threading.Event) -> tuple[PadResult, int]:
@@ -83,8 +90,13 @@ class PaddingPredictor(ReflectorPredictor):
             out = Path(name)
             try:
                 result = await self._encode(track.path, out, body.start_time_seconds, cancel)
-                size = await upload(out, body.output_url, self.url_policy, field="output_url",
-                                    content_type=self.padding.upload_content_type or None)
+                size = await upload(
+                    out,
+                    body.output_url,
+                    self.url_policy,
+                    field="output_url",
+                    content_type=self.padding.upload_content_type or None,
+                )
                 return result, size
             finally:
                 with contextlib.suppress(FileNotFoundError):
@@ -147,7 +159,11 @@ class PaddingPredictor(ReflectorPredictor):
         record_audio(self.name, contract.PAD_PATH, padded.output_seconds)
         log.info(
             "padded track %s by %.3f s: %.1f s of audio, %d bytes in %.2f s",
-            body.track_index, body.start_time_seconds, padded.output_seconds, size, time.perf_counter() - started,
+            body.track_index,
+            body.start_time_seconds,
+            padded.output_seconds,
+            size,
+            time.perf_counter() - started,
         )
         return {"size": size, "cancelled": False}
 

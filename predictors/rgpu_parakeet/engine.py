@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rgpu_serving.torchaudio_compat import import_torchaudio
 from rgpu_serving.errors import ApiError
 from rgpu_serving.formats import ChunkTranscript, TextSegment
 from rgpu_serving.timing import Word
+from rgpu_serving.torchaudio_compat import import_torchaudio
 from rgpu_serving.transcription import TranscriptionEngine
 
 from .settings import ParakeetSettings
@@ -33,8 +33,31 @@ DEFAULT_HUB_MODEL = "nvidia/parakeet-tdt-0.6b-v2"
 
 #: parakeet-tdt-0.6b-v3: the 25 European languages of its model card (it detects the language itself).
 V3_LANGUAGES = (
-    "bg", "hr", "cs", "da", "nl", "en", "et", "fi", "fr", "de", "el", "hu", "it",
-    "lv", "lt", "mt", "pl", "pt", "ro", "sk", "sl", "es", "sv", "ru", "uk",
+    "bg",
+    "hr",
+    "cs",
+    "da",
+    "nl",
+    "en",
+    "et",
+    "fi",
+    "fr",
+    "de",
+    "el",
+    "hu",
+    "it",
+    "lv",
+    "lt",
+    "mt",
+    "pl",
+    "pt",
+    "ro",
+    "sk",
+    "sl",
+    "es",
+    "sv",
+    "ru",
+    "uk",
 )
 #: Known model names (matched in the hub name or the .nemo file/directory name) -> languages.
 KNOWN_MODELS: dict[str, tuple[str, ...]] = {
@@ -43,8 +66,18 @@ KNOWN_MODELS: dict[str, tuple[str, ...]] = {
 }
 
 #: Loggers of NeMo and the libraries it drags in that chatter on every call.
-_CHATTY_LOGGERS = ("nemo_logger", "nemo", "nv_one_logger", "lightning", "pytorch_lightning", "lightning.pytorch",
-                   "lightning_fabric", "lhotse", "numba", "torch.distributed")
+_CHATTY_LOGGERS = (
+    "nemo_logger",
+    "nemo",
+    "nv_one_logger",
+    "lightning",
+    "pytorch_lightning",
+    "lightning.pytorch",
+    "lightning_fabric",
+    "lhotse",
+    "numba",
+    "torch.distributed",
+)
 
 
 class ModelUnavailable(RuntimeError):
@@ -70,7 +103,9 @@ def find_nemo_file(candidate: Path) -> Path:
         return candidate
     found = sorted(candidate.glob("*.nemo")) or sorted(candidate.glob("*/*.nemo"))
     if not found:
-        raise ModelUnavailable(f"no .nemo model file in {candidate} (KServe's storageUri should hold e.g. parakeet-tdt-0.6b-v2.nemo)")
+        raise ModelUnavailable(
+            f"no .nemo model file in {candidate} (KServe's storageUri should hold e.g. parakeet-tdt-0.6b-v2.nemo)"
+        )
     if len(found) > 1:
         log.warning("several .nemo files in %s; using %s", candidate, found[0])
     return found[0]
@@ -183,8 +218,9 @@ class ParakeetEngine(TranscriptionEngine):
             torch.set_num_threads(self.settings.cpu_threads)
         device = pick_device(self.settings.device)
         self.autocast_dtype = pick_dtype(self.settings.dtype, device)
-        log.info("loading Parakeet %s on %s (%s), profile %s", source, device,
-                 self.autocast_dtype or "float32", self.profile)
+        log.info(
+            "loading Parakeet %s on %s (%s), profile %s", source, device, self.autocast_dtype or "float32", self.profile
+        )
         try:
             if local:
                 model = ASRModel.restore_from(source, map_location=torch.device(device))
@@ -226,8 +262,10 @@ class ParakeetEngine(TranscriptionEngine):
         if self.languages == ("en",) and code != "en":
             raise ApiError(400, f"this Parakeet model only supports English; got language '{language}'")
         if code not in self.languages:
-            raise ApiError(400, f"unsupported language '{language}' for this Parakeet model; supported: "
-                                f"{', '.join(self.languages)}")
+            raise ApiError(
+                400,
+                f"unsupported language '{language}' for this Parakeet model; supported: {', '.join(self.languages)}",
+            )
         return code
 
     # ---- inference ---------------------------------------------------------------------

@@ -12,8 +12,8 @@ import hmac
 import json
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 

@@ -13,8 +13,9 @@ import collections
 import concurrent.futures
 import contextlib
 import logging
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Hashable, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 from .errors import unavailable
 

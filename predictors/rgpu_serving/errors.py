@@ -69,8 +69,13 @@ def _kserve_error(status: int):
 def install_error_handlers(app: FastAPI) -> None:
     from kserve import errors as kserve_errors
 
-    for name, status in (("InvalidInput", 400), ("ModelNotFound", 404), ("ModelNotReady", 503),
-                         ("ServerNotReady", 503), ("ServerNotLive", 503)):
+    for name, status in (
+        ("InvalidInput", 400),
+        ("ModelNotFound", 404),
+        ("ModelNotReady", 503),
+        ("ServerNotReady", 503),
+        ("ServerNotLive", 503),
+    ):
         if (exc_class := getattr(kserve_errors, name, None)) is not None:
             app.add_exception_handler(exc_class, _kserve_error(status))
     app.add_exception_handler(RequestValidationError, _on_validation_error)

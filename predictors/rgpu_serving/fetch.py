@@ -16,9 +16,9 @@ import logging
 import os
 import socket
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
@@ -44,7 +44,7 @@ class UrlPolicy:
     max_redirects: int = 5
 
     @classmethod
-    def from_settings(cls, settings) -> "UrlPolicy":
+    def from_settings(cls, settings) -> UrlPolicy:
         """The policy a predictor's ``ServingSettings`` describe (allowlist, caps, timeouts)."""
         return cls.from_allowlist(
             settings.url_allowlist_entries(),
@@ -56,7 +56,7 @@ class UrlPolicy:
         )
 
     @classmethod
-    def from_allowlist(cls, entries: list[str], **limits) -> "UrlPolicy":
+    def from_allowlist(cls, entries: list[str], **limits) -> UrlPolicy:
         hosts, networks = set(), []
         for entry in entries:
             try:
@@ -156,7 +156,9 @@ async def _stream_to(resp: httpx.Response, out, policy: UrlPolicy, field: str) -
 
 
 @contextlib.asynccontextmanager
-async def download(url: str, dest_dir: Path, policy: UrlPolicy, field: str = "audio_file_url") -> AsyncIterator[Downloaded]:
+async def download(
+    url: str, dest_dir: Path, policy: UrlPolicy, field: str = "audio_file_url"
+) -> AsyncIterator[Downloaded]:
     """Download ``url`` into a temp file in ``dest_dir`` (removed on exit), following safe redirects.
 
     404 from the origin -> 404; other upstream failures -> 502; timeouts -> 504; too big -> 413.

@@ -27,7 +27,7 @@ class TextSegment:
     no_speech_prob: float = 0.0
     temperature: float = 0.0
 
-    def shifted(self, offset_s: float, limit_s: float | None = None) -> "TextSegment":
+    def shifted(self, offset_s: float, limit_s: float | None = None) -> TextSegment:
         end = self.end if limit_s is None else min(self.end, limit_s)
         start = min(self.start, end)
         return replace(self, start=round(start + offset_s, 3), end=round(end + offset_s, 3))

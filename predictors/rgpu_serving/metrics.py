@@ -19,9 +19,7 @@ LATENCY = Histogram(
     ["route", "method"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
 )
-AUDIO_SECONDS = Counter(
-    "reflector_gpu_audio_seconds_total", "Seconds of audio processed", ["predictor", "route"]
-)
+AUDIO_SECONDS = Counter("reflector_gpu_audio_seconds_total", "Seconds of audio processed", ["predictor", "route"])
 BATCH_SIZE = Histogram(
     "reflector_gpu_batch_items", "Items per model call", ["predictor"], buckets=(1, 2, 4, 8, 16, 32, 64)
 )

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 from kserve.model_repository import ModelRepository
@@ -69,8 +69,9 @@ def build_app(predictors: Sequence[ReflectorPredictor], settings: ServingSetting
     return app, rest
 
 
-def serve(predictors: Sequence[ReflectorPredictor], settings: ServingSettings, host: str, port: int,
-          banner: str | None = None) -> None:
+def serve(
+    predictors: Sequence[ReflectorPredictor], settings: ServingSettings, host: str, port: int, banner: str | None = None
+) -> None:
     """Load every predictor, then serve until SIGTERM/SIGINT (graceful: see shutdown.py)."""
     app, rest = build_app(predictors, settings)
     for p in predictors:

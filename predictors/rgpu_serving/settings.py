@@ -68,4 +68,3 @@ class ListenSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-

@@ -16,8 +16,9 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-import rgpu_contract as contract
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+import rgpu_contract as contract
 
 log = logging.getLogger("rgpu.shutdown")
 _BODY = json.dumps({"detail": "shutting down"}).encode()
@@ -32,13 +33,20 @@ class DrainingMiddleware:
         self.predictors = predictors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or not contract.is_readiness_path(scope["path"])
-                or not any(p.draining for p in self.predictors)):
+        if (
+            scope["type"] != "http"
+            or not contract.is_readiness_path(scope["path"])
+            or not any(p.draining for p in self.predictors)
+        ):
             await self.app(scope, receive, send)
             return
-        await send({"type": "http.response.start", "status": 503,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(_BODY)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(_BODY)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": _BODY})
 
 

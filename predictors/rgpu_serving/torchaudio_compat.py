@@ -50,8 +50,10 @@ class _ExtensionLoader(importlib.abc.Loader):
         module.fail_if_no_align = fail_with_message(
             "torchaudio's compiled extension is unavailable (CPU torch with a CUDA torchaudio)"
         )
-        log.info("torchaudio's compiled extension is unavailable (%s); using its pure-Python parts",
-                 torchaudio_fallback_reason)
+        log.info(
+            "torchaudio's compiled extension is unavailable (%s); using its pure-Python parts",
+            torchaudio_fallback_reason,
+        )
 
 
 class _ExtensionFinder(importlib.abc.MetaPathFinder):

@@ -12,9 +12,10 @@ import abc
 import asyncio
 import contextlib
 import json
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Hashable
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -93,7 +94,10 @@ _MULTIPART_SCHEMA = {
                         "language": {"type": "string"},
                         "batch": {"type": "boolean"},
                         "response_format": {"type": "string", "enum": list(RESPONSE_FORMATS)},
-                        "timestamp_granularities[]": {"type": "array", "items": {"type": "string", "enum": list(GRANULARITIES)}},
+                        "timestamp_granularities[]": {
+                            "type": "array",
+                            "items": {"type": "string", "enum": list(GRANULARITIES)},
+                        },
                     },
                 }
             }
@@ -166,15 +170,23 @@ class TranscriptionPredictor(ReflectorPredictor):
     def router(self) -> APIRouter:
         r = APIRouter(tags=[self.name])
         r.add_api_route(
-            contract.TRANSCRIPTIONS_PATH, self.transcriptions, methods=["POST"], openapi_extra=_MULTIPART_SCHEMA,
+            contract.TRANSCRIPTIONS_PATH,
+            self.transcriptions,
+            methods=["POST"],
+            openapi_extra=_MULTIPART_SCHEMA,
             summary="Transcribe uploaded files (Reflector / OpenAI compatible)",
         )
         r.add_api_route(
-            contract.TRANSCRIPTIONS_FROM_URL_PATH, self.transcriptions_from_url, methods=["POST"],
+            contract.TRANSCRIPTIONS_FROM_URL_PATH,
+            self.transcriptions_from_url,
+            methods=["POST"],
             summary="Transcribe a recording fetched from a URL (VAD-chunked, batched)",
         )
         r.add_api_route(
-            contract.LEGACY_TRANSCRIBE_PATH, self.legacy_transcribe, methods=["POST"], openapi_extra=_MULTIPART_SCHEMA,
+            contract.LEGACY_TRANSCRIBE_PATH,
+            self.legacy_transcribe,
+            methods=["POST"],
+            openapi_extra=_MULTIPART_SCHEMA,
             summary="Legacy seed route: words as {text, start, end}",
         )
         return r
@@ -268,7 +280,9 @@ class TranscriptionPredictor(ReflectorPredictor):
             for inst in instances:
                 if not isinstance(inst, dict) or "audio_b64" not in inst:
                     raise ApiError(400, "each instance needs 'audio_b64'")
-                t = await self._transcribe_b64(inst["audio_b64"], self._language(inst.get("language", "en")), inst.get("filename"))
+                t = await self._transcribe_b64(
+                    inst["audio_b64"], self._language(inst.get("language", "en")), inst.get("filename")
+                )
                 predictions.append(contract_json(t, None))
             return {"predictions": predictions}
 

@@ -140,8 +140,9 @@ def plan_chunks(
     return [Chunk(c.start, c.end, max(0, min_len - c.length)) for c in chunks]
 
 
-def whole_file_chunks(n_samples: int, max_chunk_s: float = 30.0, min_chunk_s: float = 0.5,
-                      sample_rate: int = SAMPLE_RATE) -> list[Chunk]:
+def whole_file_chunks(
+    n_samples: int, max_chunk_s: float = 30.0, min_chunk_s: float = 0.5, sample_rate: int = SAMPLE_RATE
+) -> list[Chunk]:
     """Chunks for audio that skips VAD (short clips): the file itself, cut to the maximum."""
     if n_samples == 0:
         return [Chunk(0, 0, int(min_chunk_s * sample_rate))]

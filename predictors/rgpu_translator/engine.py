@@ -73,7 +73,9 @@ class TranslationEngine:
     def __init__(self, settings: TranslatorSettings, model_dir: str | None = None):
         family = settings.engine.strip().lower()
         if family not in FAMILIES:
-            raise ValueError(f"REFLECTOR_GPU_TRANSLATOR_ENGINE must be one of {', '.join(FAMILIES)}; got '{settings.engine}'")
+            raise ValueError(
+                f"REFLECTOR_GPU_TRANSLATOR_ENGINE must be one of {', '.join(FAMILIES)}; got '{settings.engine}'"
+            )
         self.settings = settings
         self.family = family
         self.model_dir = model_dir
@@ -141,7 +143,9 @@ class TranslationEngine:
         self.source = source
         log.info("Marian pairs: %s", ", ".join(f"{s}-{t}" for s, t in self.marian_pairs) or f"any ({source})")
         if self.marian_pairs and path.is_dir():
-            self.ensure(next(iter(self.marian_pairs.values())))  # a broken install shows at start, not on the first request
+            self.ensure(
+                next(iter(self.marian_pairs.values()))
+            )  # a broken install shows at start, not on the first request
 
     def _torch_setup(self) -> None:
         if self.settings.cpu_threads > 0:
@@ -235,7 +239,9 @@ class TranslationEngine:
             net = AutoModelForSeq2SeqLM.from_pretrained(model, dtype=dtype)
         except Exception as exc:
             if Path(model).is_dir():
-                raise ModelUnavailable(f"could not load translation model from {model}: {type(exc).__name__}: {exc}") from exc
+                raise ModelUnavailable(
+                    f"could not load translation model from {model}: {type(exc).__name__}: {exc}"
+                ) from exc
             raise ModelUnavailable(
                 f"could not load translation model '{model}' from the hub ({type(exc).__name__}: {exc}); "
                 "without network access, point REFLECTOR_GPU_TRANSLATOR_MODEL or --model_dir at a local model directory"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -32,7 +33,9 @@ from .text import split_text
 SENTENCES = Counter(
     "reflector_gpu_translation_sentences_total", "Sentences (pieces within the token limit) translated", ["predictor"]
 )
-CHARACTERS = Counter("reflector_gpu_translation_characters_total", "Characters of source text translated", ["predictor"])
+CHARACTERS = Counter(
+    "reflector_gpu_translation_characters_total", "Characters of source text translated", ["predictor"]
+)
 
 DEFAULT_SOURCE, DEFAULT_TARGET = "en", "fr"  # the reference server's defaults
 #: Response header with the number of sentences the text was translated in (every one of them).
@@ -89,8 +92,14 @@ class TranslatorPredictor(ReflectorPredictor):
     async def translate_text(self, text: str, source_language: str, target_language: str) -> tuple[str, int]:
         """The translation and the number of sentences it was done in (0: nothing to translate)."""
         if len(text) > self.engine.settings.max_text_chars:
-            raise ApiError(413, f"text is {len(text)} characters, over the {self.engine.settings.max_text_chars}-character limit")
-        for field, value in (("text", text), ("source_language", source_language), ("target_language", target_language)):
+            raise ApiError(
+                413, f"text is {len(text)} characters, over the {self.engine.settings.max_text_chars}-character limit"
+            )
+        for field, value in (
+            ("text", text),
+            ("source_language", source_language),
+            ("target_language", target_language),
+        ):
             check_text(value, field)
         if not source_language.strip() or not target_language.strip():
             raise ApiError(400, "source_language and target_language must not be empty")
@@ -102,8 +111,11 @@ class TranslatorPredictor(ReflectorPredictor):
         try:
             loaded = await asyncio.to_thread(self.engine.ensure, route.model)
         except ModelUnavailable as exc:
-            raise ApiError(503, f"translation model for {source_language} -> {target_language} is unavailable: {exc}",
-                           headers={"Retry-After": str(self.settings.retry_after_s)}) from exc
+            raise ApiError(
+                503,
+                f"translation model for {source_language} -> {target_language} is unavailable: {exc}",
+                headers={"Retry-After": str(self.settings.retry_after_s)},
+            ) from exc
         split = await asyncio.to_thread(
             split_text, text, lambda s: self.engine.count_tokens(loaded, s), loaded.max_tokens
         )
@@ -119,7 +131,10 @@ class TranslatorPredictor(ReflectorPredictor):
     def router(self) -> APIRouter:
         r = APIRouter(tags=[self.name])
         r.add_api_route(
-            contract.TRANSLATE_PATH, self.translate, methods=["POST"], openapi_extra=_OPENAPI,
+            contract.TRANSLATE_PATH,
+            self.translate,
+            methods=["POST"],
+            openapi_extra=_OPENAPI,
             summary="Translate text (languages in the JSON body or the query)",
         )
         return r
@@ -164,7 +179,8 @@ class TranslatorPredictor(ReflectorPredictor):
             if isinstance(payload, InferRequest):
                 return await self._predict_v2(payload)
             instances = v1_instances(
-                payload, "{'instances': [{'text': '...', 'source_language': 'en', 'target_language': 'fr'}]}")
+                payload, "{'instances': [{'text': '...', 'source_language': 'en', 'target_language': 'fr'}]}"
+            )
             if not all(isinstance(i, dict) and isinstance(i.get("text"), str) for i in instances):
                 raise ApiError(400, "each instance needs a string 'text'")
             jobs = []

@@ -11,8 +11,8 @@ separators gives back the input exactly: nothing is dropped.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 #: End of a sentence: terminal punctuation (and closing quotes/brackets) followed by whitespace,
 #: or CJK full-width terminal punctuation (no space follows it in CJK text).
@@ -44,7 +44,7 @@ def _cut(text: str, pattern: re.Pattern) -> list[tuple[str, str]]:
     for m in pattern.finditer(text):
         if m.start() == m.end() and m.start() >= len(text):
             break
-        piece = text[pos:m.start()]
+        piece = text[pos : m.start()]
         if piece:
             out.append((piece, m.group(0)))
         elif out:  # separator right after a separator: extend the previous one

@@ -125,9 +125,7 @@ class WhisperEngine(TranscriptionEngine):
             pieces.append(padded)
             pos += len(padded)
         audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-        clips = [
-            {"start": off / SAMPLE_RATE, "end": (off + len(p)) / SAMPLE_RATE} for off, p in zip(offsets, pieces)
-        ]
+        clips = [{"start": off / SAMPLE_RATE, "end": (off + len(p)) / SAMPLE_RATE} for off, p in zip(offsets, pieces)]
         segments, _info = self.pipeline.transcribe(
             audio,
             language=language,

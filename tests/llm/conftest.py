@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from support import KEYS, REPO, Service
 
 

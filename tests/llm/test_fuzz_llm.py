@@ -83,7 +83,9 @@ def warm_up(svc) -> None:
     prompts stay near 1,000 tokens) and the check measures growth, not first use."""
     with httpx.Client(base_url=svc.base, headers={"Authorization": f"Bearer {KEYS[0]}"}, timeout=300) as c:
         text = "\u00e9\u4e2d\U0001f600 " * 300  # ~1,000 tokens of byte-level pieces
-        r = c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": text}], "max_tokens": CAP, "n": 2})
+        r = c.post(
+            "/v1/chat/completions", json={"messages": [{"role": "user", "content": text}], "max_tokens": CAP, "n": 2}
+        )
         assert r.status_code == 200, r.text
         r = c.post("/llm", json={"prompt": "x", "gen_schema": {"type": "object"}, "gen_cfg": {"max_new_tokens": CAP}})
         assert r.status_code in (200, 422), r.text
@@ -92,6 +94,10 @@ def warm_up(svc) -> None:
 
 def test_no_generated_request_gets_a_server_error(llm_service):
     fuzz_service(
-        llm_service, "llm", max_examples=examples("llm", 10), prepare=bounded_budget, timeout=300,
+        llm_service,
+        "llm",
+        max_examples=examples("llm", 10),
+        prepare=bounded_budget,
+        timeout=300,
         warm=lambda: warm_up(llm_service),
     ).check()

@@ -34,9 +34,11 @@ def test_empty_prompt_and_empty_message_get_a_bounded_answer(llm_api):
 
 def test_one_megabyte_prompt_is_400_naming_the_context(llm_api):
     huge = "budget " * (1024 * 1024 // 7 + 1)
-    for path, body in ((CHAT, {"messages": [{"role": "user", "content": huge}], "max_tokens": 4}),
-                       ("/v1/completions", {"prompt": huge, "max_tokens": 4}),
-                       ("/llm", {"prompt": huge})):
+    for path, body in (
+        (CHAT, {"messages": [{"role": "user", "content": huge}], "max_tokens": 4}),
+        ("/v1/completions", {"prompt": huge, "max_tokens": 4}),
+        ("/llm", {"prompt": huge}),
+    ):
         r = llm_api.post(path, json=body)
         assert r.status_code == 400, r.text
         assert "maximum context length is 8192 tokens" in r.json()["detail"]
@@ -50,12 +52,27 @@ def test_malformed_json_is_400(llm_api, path, body):
     assert r.json()["detail"]
 
 
-@pytest.mark.parametrize("field,value", [
-    ("max_tokens", "0"), ("max_tokens", "-1"), ("max_tokens", "1.5"),
-    ("max_tokens", "NaN"), ("temperature", "-0.1"), ("temperature", "2.01"), ("temperature", "NaN"),
-    ("temperature", "Infinity"), ("top_p", "0"), ("top_p", "NaN"), ("n", "0"), ("n", "1000000000"),
-    ("seed", "1.5"), ("seed", '"x"'), ("max_completion_tokens", "-5"), ("stop", '["a", "b", "c", "d", "e"]'),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("max_tokens", "0"),
+        ("max_tokens", "-1"),
+        ("max_tokens", "1.5"),
+        ("max_tokens", "NaN"),
+        ("temperature", "-0.1"),
+        ("temperature", "2.01"),
+        ("temperature", "NaN"),
+        ("temperature", "Infinity"),
+        ("top_p", "0"),
+        ("top_p", "NaN"),
+        ("n", "0"),
+        ("n", "1000000000"),
+        ("seed", "1.5"),
+        ("seed", '"x"'),
+        ("max_completion_tokens", "-5"),
+        ("stop", '["a", "b", "c", "d", "e"]'),
+    ],
+)
 def test_absurd_sampling_values_on_chat_are_400(llm_api, field, value):
     body = '{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "%s": %s}' % (field, value)
     if field == "max_tokens":
@@ -74,22 +91,42 @@ def test_huge_max_tokens_is_400_naming_the_context(llm_api, max_tokens):
 @pytest.mark.parametrize("seed", [10**29, -(10**29), 2**64 - 1])
 def test_any_integer_seed_is_accepted_and_deterministic(llm_api, seed):
     """Seeds are taken modulo 2**64 (torch's generator is 64-bit); they used to fail the batch with a 500."""
-    body = {"messages": [{"role": "user", "content": "Name a fruit."}], "max_tokens": 4, "temperature": 1.0,
-            "seed": seed, "n": 2}
+    body = {
+        "messages": [{"role": "user", "content": "Name a fruit."}],
+        "max_tokens": 4,
+        "temperature": 1.0,
+        "seed": seed,
+        "n": 2,
+    }
     a, b = llm_api.post(CHAT, json=body), llm_api.post(CHAT, json=body)
     assert a.status_code == 200 and b.status_code == 200, (a.text, b.text)
-    assert [c["message"]["content"] for c in a.json()["choices"]] == [c["message"]["content"] for c in b.json()["choices"]]
-    r = llm_api.post("/llm", json={"prompt": "Name a fruit.", "gen_cfg": {"seed": seed, "do_sample": True, "max_new_tokens": 4}})
+    assert [c["message"]["content"] for c in a.json()["choices"]] == [
+        c["message"]["content"] for c in b.json()["choices"]
+    ]
+    r = llm_api.post(
+        "/llm", json={"prompt": "Name a fruit.", "gen_cfg": {"seed": seed, "do_sample": True, "max_new_tokens": 4}}
+    )
     assert r.status_code == 200, r.text
 
 
-@pytest.mark.parametrize("cfg,field", [
-    ('{"max_new_tokens": 0}', "max_new_tokens"), ('{"max_new_tokens": NaN}', "max_new_tokens"),
-    ('{"max_new_tokens": Infinity}', "max_new_tokens"), ('{"max_new_tokens": 1e30}', "max_new_tokens"),
-    ('{"temperature": NaN}', "temperature"), ('{"temperature": -1}', "temperature"),
-    ('{"top_p": NaN}', "top_p"), ('{"top_p": 1.5}', "top_p"), ('{"seed": 1.5}', "seed"),
-    ('{"seed": NaN}', "seed"), ('{"stop": 5}', "stop"), ('{"stop": {"a": 1}}', "stop"), ('[1]', "gen_cfg"),
-])
+@pytest.mark.parametrize(
+    "cfg,field",
+    [
+        ('{"max_new_tokens": 0}', "max_new_tokens"),
+        ('{"max_new_tokens": NaN}', "max_new_tokens"),
+        ('{"max_new_tokens": Infinity}', "max_new_tokens"),
+        ('{"max_new_tokens": 1e30}', "max_new_tokens"),
+        ('{"temperature": NaN}', "temperature"),
+        ('{"temperature": -1}', "temperature"),
+        ('{"top_p": NaN}', "top_p"),
+        ('{"top_p": 1.5}', "top_p"),
+        ('{"seed": 1.5}', "seed"),
+        ('{"seed": NaN}', "seed"),
+        ('{"stop": 5}', "stop"),
+        ('{"stop": {"a": 1}}', "stop"),
+        ("[1]", "gen_cfg"),
+    ],
+)
 def test_absurd_gen_cfg_on_llm_route_is_400(llm_api, cfg, field):
     r = _raw(llm_api, "/llm", '{"prompt": "hi", "gen_cfg": %s}' % cfg)
     assert r.status_code == 400, r.text
@@ -115,12 +152,15 @@ def test_out_of_range_token_ids_are_400(llm_api, prompt):
     assert "token ids must be between 0 and" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("path,body", [
-    ("/llm", '{"prompt": "hi \\ud800 there", "gen_cfg": {"max_new_tokens": 2}}'),
-    (CHAT, '{"messages": [{"role": "user", "content": "x \\udfff"}], "max_tokens": 2}'),
-    ("/v1/completions", '{"prompt": "\\ud800", "max_tokens": 2}'),
-    (CHAT, '{"messages": [{"role": "user\\ud800", "content": "x"}], "max_tokens": 2}'),
-])
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        ("/llm", '{"prompt": "hi \\ud800 there", "gen_cfg": {"max_new_tokens": 2}}'),
+        (CHAT, '{"messages": [{"role": "user", "content": "x \\udfff"}], "max_tokens": 2}'),
+        ("/v1/completions", '{"prompt": "\\ud800", "max_tokens": 2}'),
+        (CHAT, '{"messages": [{"role": "user\\ud800", "content": "x"}], "max_tokens": 2}'),
+    ],
+)
 def test_lone_surrogates_are_400(llm_api, path, body):
     """Valid JSON, not encodable text: the tokenizer used to fail with a 500 TypeError."""
     r = _raw(llm_api, path, body)

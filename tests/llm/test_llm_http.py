@@ -10,6 +10,7 @@ import httpx
 import jsonschema
 import openai
 import pytest
+
 from support import KEYS
 
 pytestmark = pytest.mark.slow
@@ -55,19 +56,28 @@ def _messages(text: str) -> list[dict]:
 
 def test_sdk_chat_completion_plain_ignores_extra_fields(client):
     r = client.chat.completions.create(
-        model="llm", messages=[{"role": "user", "content": "What is the capital of France?"}],
-        max_tokens=12, temperature=0, extra_body={"top_k": 40, "repetition_penalty": 1.1, "vendor_flag": {"x": 1}},
+        model="llm",
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=12,
+        temperature=0,
+        extra_body={"top_k": 40, "repetition_penalty": 1.1, "vendor_flag": {"x": 1}},
     )
     text = r.choices[0].message.content
     assert r.object == "chat.completion" and r.choices[0].message.role == "assistant"
     assert "paris" in text.lower(), text
     assert r.choices[0].finish_reason in ("stop", "length")
     u = r.usage
-    assert u.prompt_tokens > 5 and 0 < u.completion_tokens <= 12 and u.total_tokens == u.prompt_tokens + u.completion_tokens
+    assert (
+        u.prompt_tokens > 5
+        and 0 < u.completion_tokens <= 12
+        and u.total_tokens == u.prompt_tokens + u.completion_tokens
+    )
 
 
 def test_sdk_chat_stream_matches_non_streamed(client):
-    kwargs = dict(model="llm", messages=[{"role": "user", "content": "Name three colours."}], max_tokens=20, temperature=0)
+    kwargs = dict(
+        model="llm", messages=[{"role": "user", "content": "Name three colours."}], max_tokens=20, temperature=0
+    )
     whole = client.chat.completions.create(**kwargs)
     chunks = list(client.chat.completions.create(stream=True, stream_options={"include_usage": True}, **kwargs))
     pieces = [c.choices[0].delta.content or "" for c in chunks if c.choices]
@@ -80,12 +90,20 @@ def test_sdk_chat_stream_matches_non_streamed(client):
 
 def test_sdk_json_schema_always_valid_over_ten_prompts(llm_service):
     """Ten different prompts, sent concurrently (batched), under both base URLs; every answer validates."""
+
     def ask(i: int):
         base = llm_service.base + ("/v1" if i % 2 == 0 else "/openai/v1")
         c = openai.OpenAI(base_url=base, api_key=KEYS[0], max_retries=0, timeout=300)
         return c.chat.completions.create(
-            model="llm", messages=_messages(PROMPTS[i]), max_tokens=200, temperature=0.8, seed=i,
-            response_format={"type": "json_schema", "json_schema": {"name": "summary", "schema": SUMMARY_SCHEMA, "strict": True}},
+            model="llm",
+            messages=_messages(PROMPTS[i]),
+            max_tokens=200,
+            temperature=0.8,
+            seed=i,
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "summary", "schema": SUMMARY_SCHEMA, "strict": True},
+            },
         )
 
     with concurrent.futures.ThreadPoolExecutor(len(PROMPTS)) as pool:
@@ -98,15 +116,22 @@ def test_sdk_json_schema_always_valid_over_ten_prompts(llm_service):
 
 
 def test_json_object_mode_and_text_completions(llm_api):
-    r = llm_api.post("/v1/chat/completions", json={
-        "messages": [{"role": "user", "content": "Give a JSON object with a name and an age."}],
-        "max_tokens": 60, "temperature": 0, "response_format": {"type": "json_object"},
-    })
+    r = llm_api.post(
+        "/v1/chat/completions",
+        json={
+            "messages": [{"role": "user", "content": "Give a JSON object with a name and an age."}],
+            "max_tokens": 60,
+            "temperature": 0,
+            "response_format": {"type": "json_object"},
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     if body["choices"][0]["finish_reason"] == "stop":
         assert isinstance(json.loads(body["choices"][0]["message"]["content"]), dict)
-    r = llm_api.post("/openai/v1/completions", json={"model": "llm", "prompt": "The sky is", "max_tokens": 5, "temperature": 0})
+    r = llm_api.post(
+        "/openai/v1/completions", json={"model": "llm", "prompt": "The sky is", "max_tokens": 5, "temperature": 0}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["object"] == "text_completion" and body["choices"][0]["text"]
@@ -114,7 +139,11 @@ def test_json_object_mode_and_text_completions(llm_api):
 
 
 def test_stop_sequences_and_seed(llm_api):
-    base = {"messages": [{"role": "user", "content": "Describe a cat in two sentences."}], "max_tokens": 30, "temperature": 0}
+    base = {
+        "messages": [{"role": "user", "content": "Describe a cat in two sentences."}],
+        "max_tokens": 30,
+        "temperature": 0,
+    }
     full = llm_api.post("/v1/chat/completions", json=base).json()["choices"][0]["message"]["content"]
     assert len(full) > 20, full
     stop = full[len(full) // 2 : len(full) // 2 + 4]
@@ -132,14 +161,22 @@ def test_llm_route_plain_and_with_gen_schema(llm_api):
     assert r.status_code == 200, r.text
     assert set(r.json()) == {"text"} and r.json()["text"].strip()
     schema = {  # the shape pydantic emits, with $defs/$ref
-        "$defs": {"Topic": {"type": "object", "properties": {"title": {"type": "string", "maxLength": 40}},
-                            "required": ["title"], "additionalProperties": False}},
+        "$defs": {
+            "Topic": {
+                "type": "object",
+                "properties": {"title": {"type": "string", "maxLength": 40}},
+                "required": ["title"],
+                "additionalProperties": False,
+            }
+        },
         "type": "object",
         "properties": {"topics": {"type": "array", "items": {"$ref": "#/$defs/Topic"}, "minItems": 1, "maxItems": 3}},
         "required": ["topics"],
     }
-    for prompt, cfg in [("List the topics: budget, hiring, roadmap.", None),
-                        ("Topics of a meeting about the office move.", {"temperature": 0.9, "seed": 7, "max_new_tokens": 300})]:
+    for prompt, cfg in [
+        ("List the topics: budget, hiring, roadmap.", None),
+        ("Topics of a meeting about the office move.", {"temperature": 0.9, "seed": 7, "max_new_tokens": 300}),
+    ]:
         r = llm_api.post("/llm", json={"prompt": prompt, "gen_schema": schema, "gen_cfg": cfg})
         assert r.status_code == 200, r.text
         jsonschema.validate(json.loads(r.json()["text"]), schema)
@@ -181,20 +218,39 @@ def test_context_overflow_is_400_with_the_limit(llm_api, client):
         client.chat.completions.create(model="llm", messages=[{"role": "user", "content": "hi"}], max_tokens=10_000)
 
 
-@pytest.mark.parametrize("path,body,needle", [
-    ("/v1/chat/completions", {"model": "llm"}, "messages"),
-    ("/v1/chat/completions", {"messages": []}, "messages"),
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "temperature": 5}, "temperature"),
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "yaml"}}, "yaml"),
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}],
-                              "response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}, "schema"),
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}],
-                              "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": 5}}}}, "schema"),
-    ("/v1/completions", {"prompt": ""}, "prompt"),
-    ("/llm", {"gen_cfg": {}}, "prompt"),
-    ("/llm", {"prompt": "x", "gen_cfg": {"max_new_tokens": "many"}}, "max_new_tokens"),
-    ("/llm", {"prompt": "x", "gen_schema": "{not json"}, "schema"),
-])
+@pytest.mark.parametrize(
+    "path,body,needle",
+    [
+        ("/v1/chat/completions", {"model": "llm"}, "messages"),
+        ("/v1/chat/completions", {"messages": []}, "messages"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "temperature": 5}, "temperature"),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "yaml"}},
+            "yaml",
+        ),
+        (
+            "/v1/chat/completions",
+            {
+                "messages": [{"role": "user", "content": "x"}],
+                "response_format": {"type": "json_schema", "json_schema": {"name": "x"}},
+            },
+            "schema",
+        ),
+        (
+            "/v1/chat/completions",
+            {
+                "messages": [{"role": "user", "content": "x"}],
+                "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": 5}}},
+            },
+            "schema",
+        ),
+        ("/v1/completions", {"prompt": ""}, "prompt"),
+        ("/llm", {"gen_cfg": {}}, "prompt"),
+        ("/llm", {"prompt": "x", "gen_cfg": {"max_new_tokens": "many"}}, "max_new_tokens"),
+        ("/llm", {"prompt": "x", "gen_schema": "{not json"}, "schema"),
+    ],
+)
 def test_bad_requests_are_400(llm_api, path, body, needle):
     r = llm_api.post(path, json=body)
     assert r.status_code == 400, r.text
@@ -206,10 +262,17 @@ def test_bad_json_body_is_400(llm_api):
     assert r.status_code == 400, r.text
 
 
-@pytest.mark.parametrize("method,path", [
-    ("POST", "/llm"), ("POST", "/v1/chat/completions"), ("POST", "/openai/v1/chat/completions"),
-    ("POST", "/v1/completions"), ("GET", "/v1/models"), ("GET", "/openai/v1/models"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("POST", "/llm"),
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/openai/v1/chat/completions"),
+        ("POST", "/v1/completions"),
+        ("GET", "/v1/models"),
+        ("GET", "/openai/v1/models"),
+    ],
+)
 def test_auth_required(llm_service, method, path):
     for headers in ({}, {"Authorization": "Bearer wrong"}):
         r = httpx.request(method, llm_service.base + path, headers=headers, json={"prompt": "x"}, timeout=30)
@@ -224,6 +287,8 @@ def test_sdk_wrong_key_is_authentication_error(llm_service):
 
 
 def test_kserve_v1_predict(llm_api):
-    r = llm_api.post("/v1/models/llm:predict", json={"instances": [{"prompt": "Say hi.", "gen_cfg": {"max_new_tokens": 6}}]})
+    r = llm_api.post(
+        "/v1/models/llm:predict", json={"instances": [{"prompt": "Say hi.", "gen_cfg": {"max_new_tokens": 6}}]}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["predictions"][0]["text"].strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from rgpu_llm.engine import (
     GenParams,
     GenRequest,
@@ -30,7 +31,10 @@ def test_resolve_model_directory_gguf_file_and_hub_name(tmp_path):
         resolve_source("", str(mounted))
     assert resolve_source("", str(mounted), "other.gguf") == (str(mounted), "other.gguf", True)
     assert resolve_source("HuggingFaceTB/SmolLM2-135M-Instruct", "/nonexistent") == (
-        "HuggingFaceTB/SmolLM2-135M-Instruct", None, False)
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        None,
+        False,
+    )
 
 
 def test_resolve_errors_say_what_to_set(tmp_path):
@@ -60,7 +64,10 @@ def test_response_format_parsing():
     assert response_schema(None) is None and response_schema({"type": "text"}) is None
     assert response_schema({"type": "json_object"}) == {"type": "object"}
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
-    assert response_schema({"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": True}}) == schema
+    assert (
+        response_schema({"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": True}})
+        == schema
+    )
     for bad in ({"type": "xml"}, {"type": "json_schema"}, {"type": "json_schema", "json_schema": {"name": "x"}}):
         with pytest.raises(ApiError) as err:
             response_schema(bad)
@@ -79,13 +86,15 @@ def test_gguf_file_loads_directly_like_a_mounted_model(smollm2_gguf, tmp_path):
     ids = engine.encode_chat([{"role": "user", "content": "What is the capital of France?"}])
     (result,) = engine.generate([GenRequest(ids, GenParams(8, temperature=0))])
     assert "paris" in result.text.lower(), result.text
-    grammar = engine.compile_schema({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
-                                     "additionalProperties": False})
+    grammar = engine.compile_schema(
+        {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": False}
+    )
     (result,) = engine.generate([GenRequest(ids, GenParams(20, temperature=0), grammar)])
     assert result.text in ('{"ok": true}', '{"ok": false}'), result.text
     # A row that fails while decoding (a NaN temperature slipping past validation) fails alone.
-    good, bad = engine.generate([GenRequest(ids, GenParams(8, temperature=0)),
-                                 GenRequest(ids, GenParams(8, temperature=float("nan")))])
+    good, bad = engine.generate(
+        [GenRequest(ids, GenParams(8, temperature=0)), GenRequest(ids, GenParams(8, temperature=float("nan")))]
+    )
     assert "paris" in good.text.lower() and isinstance(bad, Exception), (good, bad)
 
 

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from k8s_schema import cel_errors, unknown_fields  # noqa: F401 - re-exported for the operator tests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,23 +17,27 @@ SHARED = REPO.parent / "shared"
 CRDS = SHARED / "k8s-crds"
 
 requires_crds = pytest.mark.skipif(
-    not CRDS.is_dir(), reason=f"real KServe/Gateway CRDs not found at {CRDS} (../shared is absent)")
+    not CRDS.is_dir(), reason=f"real KServe/Gateway CRDs not found at {CRDS} (../shared is absent)"
+)
 
 
-def owner(spec: dict | None = None, name: str = "rgpu", namespace: str = "reflector",
-          generation: int = 1) -> dict:
+def owner(spec: dict | None = None, name: str = "rgpu", namespace: str = "reflector", generation: int = 1) -> dict:
     """A ReflectorGPU body as the API server would hand it over (uid and generation set)."""
     from rgpu_operator import API_VERSION, KIND
-    return {"apiVersion": API_VERSION, "kind": KIND,
-            "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}",
-                         "generation": generation},
-            "spec": spec or {}}
+
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}", "generation": generation},
+        "spec": spec or {},
+    }
 
 
 @functools.cache
 def _crd_validators() -> dict:
     import jsonschema
     import yaml
+
     out = {}
     for path in sorted(CRDS.glob("*.yaml")):
         crd = yaml.safe_load(path.read_text())
@@ -46,6 +51,7 @@ def _crd_validators() -> dict:
 def validate_schema(schema: dict, obj: dict) -> None:
     """jsonschema validation plus the pruning check (no undeclared fields)."""
     import jsonschema
+
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
@@ -66,6 +72,7 @@ def validate_crd_object(obj: dict) -> None:
 
 def validate_builtin(obj: dict, version: str = "1.33") -> None:
     import kubernetes_validate
+
     kubernetes_validate.validate(obj, version, strict=True)
 
 
@@ -88,6 +95,7 @@ async def operator_thread(settings, name: str = "operator"):
     import time
 
     import kopf
+
     from rgpu_operator import handlers  # noqa: F401 - registers the handlers
     from rgpu_operator.peering import kopf_options
 
@@ -97,8 +105,9 @@ async def operator_thread(settings, name: str = "operator"):
 
     def run() -> None:
         try:
-            asyncio.run(kopf.operator(**options, memo=kopf.Memo(settings=settings, locks={}),
-                                      stop_flag=stop, ready_flag=ready))
+            asyncio.run(
+                kopf.operator(**options, memo=kopf.Memo(settings=settings, locks={}), stop_flag=stop, ready_flag=ready)
+            )
         except BaseException as exc:  # noqa: BLE001 - reported to the test below
             errors.append(exc)
 

@@ -18,8 +18,11 @@ import pytest
 KUBECONFIG = os.environ.get("RGPU_E2E_KUBECONFIG", "")
 
 pytestmark = [
-    pytest.mark.skipif(not KUBECONFIG, reason="needs a real cluster with KServe: set RGPU_E2E_KUBECONFIG "
-                       "(e.g. kind + KServe RawDeployment); no cluster is reachable here"),
+    pytest.mark.skipif(
+        not KUBECONFIG,
+        reason="needs a real cluster with KServe: set RGPU_E2E_KUBECONFIG "
+        "(e.g. kind + KServe RawDeployment); no cluster is reachable here",
+    ),
     pytest.mark.asyncio,
 ]
 
@@ -37,6 +40,7 @@ async def _until(check, timeout: float, what: str):
 async def test_reflectorgpu_on_a_real_cluster(monkeypatch):
     import kubernetes.config.kube_config
     from operator_support import operator_thread
+
     from rgpu_operator import API_VERSION, KIND
     from rgpu_operator.kube import Kube, connection_from_environment
     from rgpu_operator.schema import crd
@@ -45,28 +49,46 @@ async def test_reflectorgpu_on_a_real_cluster(monkeypatch):
     monkeypatch.setenv("KUBECONFIG", KUBECONFIG)
     monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", KUBECONFIG)
     ns = os.environ.get("RGPU_E2E_NAMESPACE", "rgpu-e2e")
-    settings = Settings(namespaces=(ns,), resync_seconds=10,
-                        image_registry=os.environ.get("RGPU_E2E_IMAGE_REGISTRY", Settings.image_registry),
-                        image_tag=os.environ.get("RGPU_E2E_IMAGE_TAG", Settings.image_tag))
+    settings = Settings(
+        namespaces=(ns,),
+        resync_seconds=10,
+        image_registry=os.environ.get("RGPU_E2E_IMAGE_REGISTRY", Settings.image_registry),
+        image_tag=os.environ.get("RGPU_E2E_IMAGE_TAG", Settings.image_tag),
+    )
     kube = Kube(connection_from_environment(), settings)
     definition = crd()
     await kube.apply(definition)
 
     async def established():
-        live = await kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None,
-                              definition["metadata"]["name"])
-        return any(c["type"] == "Established" and c["status"] == "True"
-                   for c in (live or {}).get("status", {}).get("conditions", []))
+        live = await kube.get(
+            "apiextensions.k8s.io/v1", "CustomResourceDefinition", None, definition["metadata"]["name"]
+        )
+        return any(
+            c["type"] == "Established" and c["status"] == "True"
+            for c in (live or {}).get("status", {}).get("conditions", [])
+        )
+
     await _until(established, 60, "the CRD to be established")
     await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
 
-    body = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": "e2e", "namespace": ns}, "spec": {
-        "pools": {"cpu": {"gpu": {"count": 0}}},
-        "transcriber": {"engine": "whisper", "model": {"name": "tiny.en"},
-                        "live": {"pool": "cpu"}, "file": {"pool": "cpu"}},
-        "diarizer": {"enabled": False}, "translator": {"enabled": False},
-        "padding": {"pool": "cpu"}, "networkPolicy": {"enabled": False},
-    }}
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": "e2e", "namespace": ns},
+        "spec": {
+            "pools": {"cpu": {"gpu": {"count": 0}}},
+            "transcriber": {
+                "engine": "whisper",
+                "model": {"name": "tiny.en"},
+                "live": {"pool": "cpu"},
+                "file": {"pool": "cpu"},
+            },
+            "diarizer": {"enabled": False},
+            "translator": {"enabled": False},
+            "padding": {"pool": "cpu"},
+            "networkPolicy": {"enabled": False},
+        },
+    }
     try:
         async with operator_thread(settings):
             await kube.apply(body)
@@ -74,14 +96,17 @@ async def test_reflectorgpu_on_a_real_cluster(monkeypatch):
             async def endpoints():
                 live = await kube.get(API_VERSION, KIND, ns, "e2e")
                 return (live or {}).get("status", {}).get("endpoints")
+
             found = await _until(endpoints, 120, "status.endpoints")
             assert set(found) == {"TRANSCRIPT_URL", "PADDING_URL"}
             for name in ("e2e-transcriber-live", "e2e-transcriber-file", "e2e-padding"):
                 assert await kube.get("serving.kserve.io/v1beta1", "InferenceService", ns, name)
             if os.environ.get("RGPU_E2E_EXPECT_READY") == "1":
+
                 async def ready():
                     live = await kube.get(API_VERSION, KIND, ns, "e2e")
                     return (live or {}).get("status", {}).get("ready") == "True"
+
                 await _until(ready, 900, "the resource to become Ready")
             await kube.delete(API_VERSION, KIND, ns, "e2e")
             await _until(lambda: _gone(kube, ns), 120, "the resource and its children to be deleted")
@@ -91,5 +116,8 @@ async def test_reflectorgpu_on_a_real_cluster(monkeypatch):
 
 async def _gone(kube, ns: str) -> bool:
     from rgpu_operator import API_VERSION, KIND
-    return await kube.get(API_VERSION, KIND, ns, "e2e") is None and \
-        await kube.get("serving.kserve.io/v1beta1", "InferenceService", ns, "e2e-padding") is None
+
+    return (
+        await kube.get(API_VERSION, KIND, ns, "e2e") is None
+        and await kube.get("serving.kserve.io/v1beta1", "InferenceService", ns, "e2e-padding") is None
+    )

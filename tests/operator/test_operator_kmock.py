@@ -25,6 +25,7 @@ import pytest
 km = pytest.importorskip("kmock", reason="kmock is a test dependency of the operator (dev extra)")
 import pytest_asyncio
 from operator_support import operator_thread, owner
+
 from rgpu_operator import API_VERSION, GROUP, PLURAL, VERSION
 from rgpu_operator.settings import Settings
 
@@ -44,8 +45,9 @@ class Emulator(km.KubernetesEmulator):
             if isinstance(data, list):  # a JSON patch (kopf's, guarded by a test on resourceVersion)
                 # kmock compares resourceVersion as written, not as "the object's current one";
                 # drop the guard (no concurrent writers here) and bump the version like a server.
-                data[:] = [op for op in data if not (op.get("op") == "test"
-                                                     and op.get("path") == "/metadata/resourceVersion")]
+                data[:] = [
+                    op for op in data if not (op.get("op") == "test" and op.get("path") == "/metadata/resourceVersion")
+                ]
                 data.append({"op": "add", "path": "/metadata/resourceVersion", "value": str(n)})
             elif isinstance(data, dict):
                 meta = data.setdefault("metadata", {})
@@ -73,8 +75,15 @@ INGRESS = "networking.k8s.io/v1/ingresses"
 NETPOL = "networking.k8s.io/v1/networkpolicies"
 HTTPROUTE = "gateway.networking.k8s.io/v1/httproutes"
 EVENTS = "v1/events"
-KINDS = {RGPU: "ReflectorGPU", ISVC: "InferenceService", SECRET: "Secret", INGRESS: "Ingress",
-         NETPOL: "NetworkPolicy", HTTPROUTE: "HTTPRoute", EVENTS: "Event"}
+KINDS = {
+    RGPU: "ReflectorGPU",
+    ISVC: "InferenceService",
+    SECRET: "Secret",
+    INGRESS: "Ingress",
+    NETPOL: "NetworkPolicy",
+    HTTPROUTE: "HTTPRoute",
+    EVENTS: "Event",
+}
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 DEFAULT_COMPONENTS = ["transcriber-live", "transcriber-file", "diarizer", "translator", "padding"]
 
@@ -109,38 +118,54 @@ async def eventually(check: Callable[[], object], timeout: float = 30.0, what: s
 
 def operator_writes(emu, since: int = 0) -> list[str]:
     """Write requests the operator made (the test's own client identifies as kmock)."""
-    return [f"{r.method} {r.url.path}" for r in list(emu)[since:]
-            if r.method in WRITES and not r.headers.get("User-Agent", "").startswith("kmock/")]
+    return [
+        f"{r.method} {r.url.path}"
+        for r in list(emu)[since:]
+        if r.method in WRITES and not r.headers.get("User-Agent", "").startswith("kmock/")
+    ]
 
 
 @pytest_asyncio.fixture
 async def emu(kmock, tmp_path, monkeypatch):
     for resource, kind in KINDS.items():
         kmock.resources[resource] = km.ResourceInfo(
-            kind=kind, namespaced=True, verbs={"get", "list", "watch", "create", "patch", "delete"},
-            subresources={"status"} if resource in (RGPU, ISVC) else set())
+            kind=kind,
+            namespaced=True,
+            verbs={"get", "list", "watch", "create", "patch", "delete"},
+            subresources={"status"} if resource in (RGPU, ISVC) else set(),
+        )
     # Every real cluster serves these; kopf waits for them in discovery (it lists neither).
-    kmock.resources["v1/namespaces"] = km.ResourceInfo(kind="Namespace", namespaced=False,
-                                                       verbs={"get", "list", "watch"})
+    kmock.resources["v1/namespaces"] = km.ResourceInfo(
+        kind="Namespace", namespaced=False, verbs={"get", "list", "watch"}
+    )
     kmock.resources["apiextensions.k8s.io/v1/customresourcedefinitions"] = km.ResourceInfo(
-        kind="CustomResourceDefinition", namespaced=False, verbs={"get", "list", "watch"})
+        kind="CustomResourceDefinition", namespaced=False, verbs={"get", "list", "watch"}
+    )
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: kmock\n"
         f"clusters: [{{name: kmock, cluster: {{server: '{str(kmock.url).rstrip('/')}'}}}}]\n"
         "users: [{name: kmock, user: {token: test-token}}]\n"
-        "contexts: [{name: kmock, context: {cluster: kmock, user: kmock}}]\n")
+        "contexts: [{name: kmock, context: {cluster: kmock, user: kmock}}]\n"
+    )
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     # kopf logs in through the kubernetes client, which read KUBECONFIG when first imported.
     import kubernetes.config.kube_config
+
     monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
     return kmock
 
 
 def operator_running(emu):
-    settings = Settings(namespaces=(NS,), image_registry="registry.test/rgpu", image_tag="t1",
-                        resync_seconds=1, request_timeout_seconds=2.0, api_attempts=3,
-                        api_backoff_seconds=0.05)
+    settings = Settings(
+        namespaces=(NS,),
+        image_registry="registry.test/rgpu",
+        image_tag="t1",
+        resync_seconds=1,
+        request_timeout_seconds=2.0,
+        api_attempts=3,
+        api_backoff_seconds=0.05,
+    )
     return operator_thread(settings)
 
 
@@ -158,15 +183,20 @@ async def apply(emu, spec: dict, generation: int = 1) -> None:
 
 
 async def patch(emu, resource: str, name: str, body: dict, sub: str | None = None) -> None:
-    resp = await emu.patch(url(resource, name, sub), json=body,
-                           headers={"Content-Type": "application/merge-patch+json"})
+    resp = await emu.patch(
+        url(resource, name, sub), json=body, headers={"Content-Type": "application/merge-patch+json"}
+    )
     assert resp.status < 300, await resp.text()
 
 
 async def set_ready(emu, component: str, ready: bool = True) -> None:
-    await patch(emu, ISVC, f"{NAME}-{component}",
-                {"status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}},
-                sub="status")
+    await patch(
+        emu,
+        ISVC,
+        f"{NAME}-{component}",
+        {"status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}},
+        sub="status",
+    )
 
 
 SPEC = {"ingress": {"enabled": True, "host": "gpu.example.com", "tlsSecretName": "gpu-tls"}}
@@ -175,8 +205,7 @@ SPEC = {"ingress": {"enabled": True, "host": "gpu.example.com", "tlsSecretName":
 async def converge(emu) -> dict:
     await apply(emu, SPEC)
     await eventually(lambda: all(obj(emu, ISVC, f"{NAME}-{c}") for c in DEFAULT_COMPONENTS), what="isvcs")
-    return await eventually(lambda: (obj(emu, RGPU, NAME) or {}).get("status", {}).get("endpoints"),
-                            what="status")
+    return await eventually(lambda: (obj(emu, RGPU, NAME) or {}).get("status", {}).get("endpoints"), what="status")
 
 
 async def test_create_builds_children_with_the_right_content(running):
@@ -191,7 +220,8 @@ async def test_create_builds_children_with_the_right_content(running):
     env = {e["name"]: e.get("value") for e in pred["containers"][0]["env"]}
     assert env["REFLECTOR_GPU_PROFILE"] == "live"
     assert obj(emu, ISVC, f"{NAME}-transcriber-file")["spec"]["predictor"]["nodeSelector"] == {
-        "nvidia.com/gpu.product": "NVIDIA-L40S"}
+        "nvidia.com/gpu.product": "NVIDIA-L40S"
+    }
     assert "nodeSelector" not in obj(emu, ISVC, f"{NAME}-padding")["spec"]["predictor"]
     assert obj(emu, ISVC, f"{NAME}-llm") is None  # disabled by default
     secret = obj(emu, SECRET, f"{NAME}-apikey")
@@ -214,8 +244,9 @@ async def test_ready_inferenceservices_make_the_resource_ready(running):
     await asyncio.sleep(0.3)
     assert obj(emu, RGPU, NAME)["status"]["ready"] == "False"
     await set_ready(emu, "padding")
-    status = await eventually(lambda: obj(emu, RGPU, NAME)["status"]["ready"] == "True"
-                              and obj(emu, RGPU, NAME)["status"], what="ready")
+    status = await eventually(
+        lambda: obj(emu, RGPU, NAME)["status"]["ready"] == "True" and obj(emu, RGPU, NAME)["status"], what="ready"
+    )
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True" and ready["observedGeneration"] == 1
     assert status["endpoints"] == {
@@ -225,39 +256,61 @@ async def test_ready_inferenceservices_make_the_resource_ready(running):
         "PADDING_URL": "https://gpu.example.com/padding",
     }
     # A failing component degrades the resource.
-    await patch(emu, ISVC, f"{NAME}-diarizer", {"status": {
-        "conditions": [{"type": "Ready", "status": "False", "reason": "ModelLoadFailed"}],
-        "modelStatus": {"transitionStatus": "BlockedByFailedLoad",
-                        "lastFailureInfo": {"reason": "ModelLoadFailed", "message": "OOM"}}}}, sub="status")
-    status = await eventually(lambda: obj(emu, RGPU, NAME)["status"]["ready"] == "False"
-                              and obj(emu, RGPU, NAME)["status"], what="degraded")
+    await patch(
+        emu,
+        ISVC,
+        f"{NAME}-diarizer",
+        {
+            "status": {
+                "conditions": [{"type": "Ready", "status": "False", "reason": "ModelLoadFailed"}],
+                "modelStatus": {
+                    "transitionStatus": "BlockedByFailedLoad",
+                    "lastFailureInfo": {"reason": "ModelLoadFailed", "message": "OOM"},
+                },
+            }
+        },
+        sub="status",
+    )
+    status = await eventually(
+        lambda: obj(emu, RGPU, NAME)["status"]["ready"] == "False" and obj(emu, RGPU, NAME)["status"], what="degraded"
+    )
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert degraded["status"] == "True" and "diarizer" in degraded["message"]
+
     def reasons() -> list[str]:
         return [r.data.get("reason") for r in emu if r.method == "POST" and "/events" in r.url.path]
+
     await eventually(lambda: "Ready" in reasons() and "Degraded" in reasons(), what="events")
 
 
 async def test_spec_update_patches_and_removes_children(running):
     emu = running
     await converge(emu)
-    body = {"spec": {
-        "transcriber": {"engine": "whisper", "live": {"pool": "l40s"}},
-        "diarizer": {"enabled": False},
-        "llm": {"enabled": True, "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"}},
-        "ingress": {"gateway": {"parentRefs": [{"name": "public", "namespace": "gateways"}]}},
-    }}
+    body = {
+        "spec": {
+            "transcriber": {"engine": "whisper", "live": {"pool": "l40s"}},
+            "diarizer": {"enabled": False},
+            "llm": {"enabled": True, "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"}},
+            "ingress": {"gateway": {"parentRefs": [{"name": "public", "namespace": "gateways"}]}},
+        }
+    }
     await patch(emu, RGPU, NAME, body)
-    live = await eventually(lambda: "whisper" in obj(emu, ISVC, f"{NAME}-transcriber-live")["spec"]
-                            ["predictor"]["containers"][0]["image"] and obj(emu, ISVC, f"{NAME}-transcriber-live"),
-                            what="engine switch")
+    live = await eventually(
+        lambda: (
+            "whisper" in obj(emu, ISVC, f"{NAME}-transcriber-live")["spec"]["predictor"]["containers"][0]["image"]
+            and obj(emu, ISVC, f"{NAME}-transcriber-live")
+        ),
+        what="engine switch",
+    )
     assert live["spec"]["predictor"]["containers"][0]["command"] == ["rgpu-whisper"]
     assert live["spec"]["predictor"]["nodeSelector"]["nvidia.com/gpu.product"] == "NVIDIA-L40S"
     await eventually(lambda: obj(emu, ISVC, f"{NAME}-diarizer") is None, what="diarizer removed")
     await eventually(lambda: obj(emu, ISVC, f"{NAME}-llm"), what="llm added")
     await eventually(lambda: obj(emu, HTTPROUTE, NAME) and obj(emu, INGRESS, NAME) is None, what="route swap")
-    status = await eventually(lambda: obj(emu, RGPU, NAME)["status"].get("observedGeneration") == 2
-                              and obj(emu, RGPU, NAME)["status"], what="observedGeneration")
+    status = await eventually(
+        lambda: obj(emu, RGPU, NAME)["status"].get("observedGeneration") == 2 and obj(emu, RGPU, NAME)["status"],
+        what="observedGeneration",
+    )
     assert "DIARIZATION_URL" not in status["endpoints"]
     assert status["endpoints"]["LLM_URL"] == "https://gpu.example.com/llm/v1"
     assert "diarizer" not in status["components"]
@@ -274,8 +327,9 @@ async def test_children_deleted_by_hand_are_restored(running):
     await eventually(lambda: obj(emu, INGRESS, NAME), what="ingress restored (resync)")
     # Hand edits of fields we own are reverted; other fields survive.
     await patch(emu, NETPOL, f"{NAME}-predictors", {"spec": {"policyTypes": ["Egress"]}})
-    await eventually(lambda: obj(emu, NETPOL, f"{NAME}-predictors")["spec"]["policyTypes"] == ["Ingress"],
-                     what="netpol reverted")
+    await eventually(
+        lambda: obj(emu, NETPOL, f"{NAME}-predictors")["spec"]["policyTypes"] == ["Ingress"], what="netpol reverted"
+    )
     assert obj(emu, SECRET, f"{NAME}-apikey")["data"]["apikey"] == key  # never rotated by a resync
 
 
@@ -293,8 +347,9 @@ async def test_nothing_changed_means_no_writes(running):
         await asyncio.sleep(1.0)
     mark = len(list(emu))
     await asyncio.sleep(2.5)  # > 2 resync periods: every ReflectorGPU is reconciled again
-    reads = [r for r in list(emu)[mark:] if r.method == "GET" and "/namespaces/" in r.url.path
-             and "watch" not in r.params]
+    reads = [
+        r for r in list(emu)[mark:] if r.method == "GET" and "/namespaces/" in r.url.path and "watch" not in r.params
+    ]
     assert reads, "the resync should have run (it reads the children)"
     assert operator_writes(emu, mark) == []
 
@@ -324,6 +379,7 @@ async def test_converges_through_api_failures(running):
     async def hang():
         await asyncio.sleep(5)  # > the client's 2 s request timeout
         return {}
+
     emu[km.action.FETCH, km.resource(INGRESS)][:1] << hang
     await converge(emu)
     for comp in DEFAULT_COMPONENTS:
@@ -342,6 +398,7 @@ async def test_delete_converges_through_api_failures(running):
     async def hang():
         await asyncio.sleep(5)  # > the client's 2 s request timeout
         return {}
+
     emu[km.action.DELETE, km.resource(SECRET)][:1] << hang
     emu[km.action.DELETE, km.resource(INGRESS)][:2] << 503
     resp = await emu.delete(url(RGPU, NAME))
@@ -356,8 +413,9 @@ async def test_delete_converges_through_api_failures(running):
 
 
 def live_objects(emu, resource: str) -> list[str]:
-    return sorted(name for (res, _, name), item in emu.objects.items()
-                  if res == km.resource(resource) and not item.deleted)
+    return sorted(
+        name for (res, _, name), item in emu.objects.items() if res == km.resource(resource) and not item.deleted
+    )
 
 
 async def test_no_secret_value_in_status_events_or_logs(running, caplog):
@@ -385,6 +443,7 @@ async def test_operator_restarts_cleanly_mid_reconcile(emu):
         hit.set()
         await asyncio.sleep(5)  # > the client's 2 s request timeout
         return {}
+
     emu[km.action.FETCH, km.resource(ISVC), km.name(f"{NAME}-padding")][:3] << stall  # every retry
     async with operator_running(emu):
         await apply(emu, SPEC)
@@ -392,8 +451,9 @@ async def test_operator_restarts_cleanly_mid_reconcile(emu):
     assert obj(emu, ISVC, f"{NAME}-transcriber-live") and obj(emu, ISVC, f"{NAME}-padding") is None
     key = obj(emu, SECRET, f"{NAME}-apikey")["data"]["apikey"]
     async with operator_running(emu):  # a fresh process picks the object up again
-        await eventually(lambda: all(obj(emu, ISVC, f"{NAME}-{c}") for c in DEFAULT_COMPONENTS),
-                         what="resumed children")
+        await eventually(
+            lambda: all(obj(emu, ISVC, f"{NAME}-{c}") for c in DEFAULT_COMPONENTS), what="resumed children"
+        )
         await eventually(lambda: obj(emu, RGPU, NAME).get("status", {}).get("endpoints"), what="status")
     assert obj(emu, SECRET, f"{NAME}-apikey")["data"]["apikey"] == key  # not regenerated
     # No duplicate children: exactly one of each.
@@ -409,12 +469,23 @@ async def test_missing_user_secret_is_reported_then_cleared(running):
     degraded = next(c for c in status if c["type"] == "Degraded")
     assert degraded["status"] == "True" and "team-key" in degraded["message"]
     assert obj(emu, SECRET, f"{NAME}-apikey") is None  # nothing generated when a Secret is named
-    resp = await emu.post(url(SECRET), json={"apiVersion": "v1", "kind": "Secret",
-                                             "metadata": {"name": "team-key", "namespace": NS},
-                                             "data": {"token": base64.b64encode(b"k").decode()}})
+    resp = await emu.post(
+        url(SECRET),
+        json={
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "team-key", "namespace": NS},
+            "data": {"token": base64.b64encode(b"k").decode()},
+        },
+    )
     assert resp.status < 300
-    await eventually(lambda: next(c for c in obj(emu, RGPU, NAME)["status"]["conditions"]
-                                  if c["type"] == "Degraded")["status"] == "False", what="resync clears it")
+    await eventually(
+        lambda: (
+            next(c for c in obj(emu, RGPU, NAME)["status"]["conditions"] if c["type"] == "Degraded")["status"]
+            == "False"
+        ),
+        what="resync clears it",
+    )
 
 
 # --- more than one replica: kopf peering ----------------------------------------------------
@@ -424,14 +495,23 @@ PEERING = "rgpu-peering"
 
 
 def peering_settings(priority: int) -> Settings:
-    return Settings(namespaces=(NS,), image_registry="registry.test/rgpu", image_tag="t1",
-                    resync_seconds=1, request_timeout_seconds=2.0, api_attempts=3,
-                    api_backoff_seconds=0.05, peering=PEERING, priority=priority)
+    return Settings(
+        namespaces=(NS,),
+        image_registry="registry.test/rgpu",
+        image_tag="t1",
+        resync_seconds=1,
+        request_timeout_seconds=2.0,
+        api_attempts=3,
+        api_backoff_seconds=0.05,
+        peering=PEERING,
+        priority=priority,
+    )
 
 
 def serve_peerings(emu) -> None:
-    emu.resources[PEERINGS] = km.ResourceInfo(kind="KopfPeering", namespaced=True,
-                                              verbs={"get", "list", "watch", "create", "patch"})
+    emu.resources[PEERINGS] = km.ResourceInfo(
+        kind="KopfPeering", namespaced=True, verbs={"get", "list", "watch", "create", "patch"}
+    )
 
 
 def paused(caplog, thread: str) -> bool:
@@ -454,11 +534,14 @@ async def test_replicas_share_the_work_through_peering(emu, caplog):
             handled = {r.threadName for r in caplog.records if r.getMessage().startswith("Handler '")}
             assert handled == {"worker"}, handled
         # The worker left its entry at exit: the standby resumes and reconciles the next change.
-        await eventually(lambda: any(r.threadName == "standby" and "Resuming operations" in r.getMessage()
-                                     for r in caplog.records), what="the standby resumes")
+        await eventually(
+            lambda: any(r.threadName == "standby" and "Resuming operations" in r.getMessage() for r in caplog.records),
+            what="the standby resumes",
+        )
         await patch(emu, RGPU, NAME, {"spec": {"diarizer": {"enabled": False}}})
-        await eventually(lambda: obj(emu, ISVC, f"{NAME}-diarizer") is None, timeout=30,
-                         what="the standby applies the change")
+        await eventually(
+            lambda: obj(emu, ISVC, f"{NAME}-diarizer") is None, timeout=30, what="the standby applies the change"
+        )
     assert len([r for r in emu if r.method == "POST" and r.url.path.endswith("/kopfpeerings")]) == 1
 
 
@@ -466,10 +549,16 @@ async def test_peering_without_its_crd_stops_the_operator_with_the_reason(emu):
     """The real entry point (``python -m rgpu_operator``) against an API server without the
     kopf.dev CRDs (404 for the kind's paths): it exits non-zero at once, saying why and how."""
     emu[km.resource(PEERINGS)] << 404
-    env = {**os.environ, "RGPU_OPERATOR_PEERING": PEERING, "RGPU_OPERATOR_NAMESPACES": NS,
-           "RGPU_OPERATOR_HEALTH_PORT": "0", "RGPU_OPERATOR_API_ATTEMPTS": "1"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "rgpu_operator", env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "RGPU_OPERATOR_PEERING": PEERING,
+        "RGPU_OPERATOR_NAMESPACES": NS,
+        "RGPU_OPERATOR_HEALTH_PORT": "0",
+        "RGPU_OPERATOR_API_ATTEMPTS": "1",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rgpu_operator", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode != 0
     assert "kopf.dev peering CRDs" in out.decode() and "RGPU_OPERATOR_PEERING=''" in out.decode(), out.decode()[-2000:]

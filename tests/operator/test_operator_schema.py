@@ -10,6 +10,7 @@ for _mod in ("jsonschema", "kubernetes_validate", "celpy"):
     pytest.importorskip(_mod, reason=f"{_mod} is a test dependency of the operator (dev extra)")
 import yaml
 from operator_support import REPO, cel_errors, validate_builtin, validate_schema
+
 from rgpu_operator import gen, install
 from rgpu_operator.schema import (
     apply_defaults,
@@ -22,9 +23,15 @@ from rgpu_operator.schema import (
 
 def resource(spec: dict) -> dict:
     """A ReflectorGPU after API-server defaulting."""
-    return apply_defaults(openapi_schema(), {"apiVersion": "reflector.monadical.com/v1alpha1",
-                                             "kind": "ReflectorGPU", "metadata": {"name": "x"},
-                                             "spec": spec})
+    return apply_defaults(
+        openapi_schema(),
+        {
+            "apiVersion": "reflector.monadical.com/v1alpha1",
+            "kind": "ReflectorGPU",
+            "metadata": {"name": "x"},
+            "spec": spec,
+        },
+    )
 
 
 def errors(spec: dict) -> list[str]:
@@ -57,7 +64,8 @@ def test_defaults_are_schema_valid_and_what_the_issue_asks_for():
     assert spec["deploymentMode"] == "RawDeployment"
     assert spec["pools"]["a10g"]["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A10G"}
     assert spec["pools"]["l40s"]["tolerations"] == [
-        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
     assert spec["transcriber"]["engine"] == "parakeet"
     assert (spec["transcriber"]["live"]["pool"], spec["transcriber"]["file"]["pool"]) == ("a10g", "l40s")
     assert spec["transcriber"]["live"]["targetConcurrency"] == 10
@@ -71,49 +79,66 @@ def test_user_pools_replace_the_defaults_and_get_gpu_defaults():
     assert spec["pools"]["t4"]["gpu"] == {"resourceName": "nvidia.com/gpu", "count": 1}
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"transcriber": {"live": {"pool": "h100"}}}, "transcriber.live.pool must name an entry"),
-    ({"transcriber": {"file": {"pool": "h100"}}}, "transcriber.file.pool must name an entry"),
-    ({"diarizer": {"pool": "h100"}}, "diarizer.pool must name an entry"),
-    ({"llm": {"enabled": True, "pool": "h100"}}, "llm.pool must name an entry"),
-    ({"padding": {"pool": "h100"}}, "padding.pool must be empty or name an entry"),
-    ({"translator": {"minReplicas": 3, "maxReplicas": 2}}, "minReplicas must be less than or equal"),
-    ({"transcriber": {"live": {"minReplicas": 0}}}, "requires deploymentMode: Serverless"),
-    ({"padding": {"minReplicas": 0}}, "requires deploymentMode: Serverless"),
-    ({"ingress": {"enabled": True}}, "ingress.host is required"),
-    ({"modelCache": {"type": "PVC"}}, "modelCache.pvc is required"),
-    ({"modelCache": {"type": "LocalModelCache"}}, "modelCache.localModelCache is required"),
-    ({"pools": {"Big_GPU": {}}, "transcriber": {"live": {"pool": "Big_GPU"}, "file": {"pool": "Big_GPU"}},
-      "diarizer": {"enabled": False}, "translator": {"enabled": False}}, "pool names must be DNS labels"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"transcriber": {"live": {"pool": "h100"}}}, "transcriber.live.pool must name an entry"),
+        ({"transcriber": {"file": {"pool": "h100"}}}, "transcriber.file.pool must name an entry"),
+        ({"diarizer": {"pool": "h100"}}, "diarizer.pool must name an entry"),
+        ({"llm": {"enabled": True, "pool": "h100"}}, "llm.pool must name an entry"),
+        ({"padding": {"pool": "h100"}}, "padding.pool must be empty or name an entry"),
+        ({"translator": {"minReplicas": 3, "maxReplicas": 2}}, "minReplicas must be less than or equal"),
+        ({"transcriber": {"live": {"minReplicas": 0}}}, "requires deploymentMode: Serverless"),
+        ({"padding": {"minReplicas": 0}}, "requires deploymentMode: Serverless"),
+        ({"ingress": {"enabled": True}}, "ingress.host is required"),
+        ({"modelCache": {"type": "PVC"}}, "modelCache.pvc is required"),
+        ({"modelCache": {"type": "LocalModelCache"}}, "modelCache.localModelCache is required"),
+        (
+            {
+                "pools": {"Big_GPU": {}},
+                "transcriber": {"live": {"pool": "Big_GPU"}, "file": {"pool": "Big_GPU"}},
+                "diarizer": {"enabled": False},
+                "translator": {"enabled": False},
+            },
+            "pool names must be DNS labels",
+        ),
+    ],
+)
 def test_cel_rules_reject(spec, message):
     found = errors(spec)
     assert any(message in e for e in found), found
 
 
-@pytest.mark.parametrize("spec", [
-    {"deploymentMode": "Serverless", "transcriber": {"live": {"minReplicas": 0}}, "padding": {"minReplicas": 0}},
-    {"diarizer": {"enabled": False, "pool": "gone"}},  # a disabled component's pool is not checked
-    {"llm": {"pool": "nowhere"}},  # llm is disabled by default
-    {"padding": {"pool": "a10g"}},
-    {"translator": {"minReplicas": 2, "maxReplicas": 2}},
-    {"ingress": {"enabled": True, "host": "gpu.example.com"}},
-    {"ingress": {"host": "gpu.example.com"}},
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"deploymentMode": "Serverless", "transcriber": {"live": {"minReplicas": 0}}, "padding": {"minReplicas": 0}},
+        {"diarizer": {"enabled": False, "pool": "gone"}},  # a disabled component's pool is not checked
+        {"llm": {"pool": "nowhere"}},  # llm is disabled by default
+        {"padding": {"pool": "a10g"}},
+        {"translator": {"minReplicas": 2, "maxReplicas": 2}},
+        {"ingress": {"enabled": True, "host": "gpu.example.com"}},
+        {"ingress": {"host": "gpu.example.com"}},
+    ],
+)
 def test_cel_rules_accept(spec):
     assert errors(spec) == []
 
 
-@pytest.mark.parametrize("spec, path", [
-    ({"transcriber": {"engine": "wav2vec"}}, "engine"),
-    ({"deploymentMode": "Knative"}, "deploymentMode"),
-    ({"transcriber": {"live": {"maxReplicas": 0}}}, "maxReplicas"),
-    ({"diarizer": {"targetConcurrency": 0}}, "targetConcurrency"),
-    ({"pools": {"a": {"gpu": {"count": 99}}}}, "count"),
-    ({"ingress": {"host": "Not A Host"}}, "host"),
-])
+@pytest.mark.parametrize(
+    "spec, path",
+    [
+        ({"transcriber": {"engine": "wav2vec"}}, "engine"),
+        ({"deploymentMode": "Knative"}, "deploymentMode"),
+        ({"transcriber": {"live": {"maxReplicas": 0}}}, "maxReplicas"),
+        ({"diarizer": {"targetConcurrency": 0}}, "targetConcurrency"),
+        ({"pools": {"a": {"gpu": {"count": 99}}}}, "count"),
+        ({"ingress": {"host": "Not A Host"}}, "host"),
+    ],
+)
 def test_schema_rejects_bad_values(spec, path):
     import jsonschema
+
     problems = list(jsonschema.Draft7Validator(openapi_schema()).iter_errors(resource(spec)))
     assert any(path in ".".join(map(str, e.path)) for e in problems), problems
 

@@ -10,6 +10,7 @@ import pytest
 for _mod in ("jsonschema", "kubernetes_validate", "celpy"):
     pytest.importorskip(_mod, reason=f"{_mod} is a test dependency of the operator (dev extra)")
 from operator_support import owner, validate_builtin
+
 from rgpu_operator import install, peering, rbac, status
 from rgpu_operator.desired import plan
 from rgpu_operator.diffing import contains, merge_patch, up_to_date
@@ -17,8 +18,21 @@ from rgpu_operator.inferenceservice import ImageDefaults
 from rgpu_operator.settings import Settings
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "rgpu_operator"
-PURE = ["components", "schema", "inferenceservice", "secret", "routing", "networkpolicy", "modelcache",
-        "desired", "status", "diffing", "rbac", "install", "peering"]
+PURE = [
+    "components",
+    "schema",
+    "inferenceservice",
+    "secret",
+    "routing",
+    "networkpolicy",
+    "modelcache",
+    "desired",
+    "status",
+    "diffing",
+    "rbac",
+    "install",
+    "peering",
+]
 
 
 def test_contains_ignores_server_added_fields_but_not_changed_ones():
@@ -33,7 +47,11 @@ def test_contains_ignores_server_added_fields_but_not_changed_ones():
 
 def test_merge_patch_removes_keys_and_replaces_lists():
     assert merge_patch({"a": 1, "b": {"c": 1, "d": 2}, "l": [1]}, {"b": {"c": 1}, "l": [2], "e": 3}) == {
-        "a": None, "b": {"d": None}, "l": [2], "e": 3}
+        "a": None,
+        "b": {"d": None},
+        "l": [2],
+        "e": 3,
+    }
     assert merge_patch({"a": 1}, {"a": 1}) == {}
 
 
@@ -41,15 +59,18 @@ def _isvc(conditions=None, model_status=None):
     return {"status": {"conditions": conditions or [], **({"modelStatus": model_status} if model_status else {})}}
 
 
-@pytest.mark.parametrize("isvc, state", [
-    (None, "Progressing"),
-    (_isvc(), "Progressing"),
-    (_isvc([{"type": "Ready", "status": "True"}]), "Ready"),
-    (_isvc([{"type": "Ready", "status": "False", "reason": "Pending"}]), "Progressing"),
-    (_isvc([{"type": "Ready", "status": "False", "severity": "Error", "reason": "Crash"}]), "Degraded"),
-    (_isvc([{"type": "Ready", "status": "False"}], {"transitionStatus": "BlockedByFailedLoad"}), "Degraded"),
-    (_isvc([], {"transitionStatus": "InProgress", "lastFailureInfo": {"reason": "ModelLoadFailed"}}), "Degraded"),
-])
+@pytest.mark.parametrize(
+    "isvc, state",
+    [
+        (None, "Progressing"),
+        (_isvc(), "Progressing"),
+        (_isvc([{"type": "Ready", "status": "True"}]), "Ready"),
+        (_isvc([{"type": "Ready", "status": "False", "reason": "Pending"}]), "Progressing"),
+        (_isvc([{"type": "Ready", "status": "False", "severity": "Error", "reason": "Crash"}]), "Degraded"),
+        (_isvc([{"type": "Ready", "status": "False"}], {"transitionStatus": "BlockedByFailedLoad"}), "Degraded"),
+        (_isvc([], {"transitionStatus": "InProgress", "lastFailureInfo": {"reason": "ModelLoadFailed"}}), "Degraded"),
+    ],
+)
 def test_component_state_from_inferenceservice_conditions(isvc, state):
     assert status.component_state(isvc)[0] == state
 
@@ -74,8 +95,7 @@ def test_status_is_stable_and_keeps_transition_times():
 def test_status_without_ingress_points_at_in_cluster_services():
     body = owner({})
     out = status.build(body, plan(body, ImageDefaults("r", "t")), {}, None, "t")
-    assert out["endpoints"]["TRANSCRIPT_URL"] == \
-        "http://rgpu-transcriber-live-predictor.reflector.svc.cluster.local"
+    assert out["endpoints"]["TRANSCRIPT_URL"] == "http://rgpu-transcriber-live-predictor.reflector.svc.cluster.local"
     assert "LLM_URL" not in out["endpoints"]
     assert out["apiKeySecret"] == {"name": "rgpu-apikey", "key": "apikey"}
 
@@ -93,8 +113,13 @@ def test_rbac_is_least_privilege_and_valid():
 
 
 def test_settings_from_environment():
-    s = Settings.from_env({"RGPU_OPERATOR_NAMESPACES": "a, b", "RGPU_OPERATOR_IMAGE_REGISTRY": "r.io/x/",
-                           "RGPU_OPERATOR_RESYNC_SECONDS": "30"})
+    s = Settings.from_env(
+        {
+            "RGPU_OPERATOR_NAMESPACES": "a, b",
+            "RGPU_OPERATOR_IMAGE_REGISTRY": "r.io/x/",
+            "RGPU_OPERATOR_RESYNC_SECONDS": "30",
+        }
+    )
     assert s.namespaces == ("a", "b") and s.image_registry == "r.io/x" and s.resync_seconds == 30
     assert Settings.from_env({}).namespaces == ()
     with pytest.raises(ValueError, match="RESYNC"):
@@ -108,10 +133,18 @@ def test_peering_settings_and_kopf_options():
     with pytest.raises(ValueError, match="PRIORITY"):
         Settings.from_env({"RGPU_OPERATOR_PRIORITY": "high"})
     assert peering.kopf_options(Settings(), now_s=1.0, jitter=0) == {
-        "clusterwide": True, "namespaces": [], "standalone": True}
+        "clusterwide": True,
+        "namespaces": [],
+        "standalone": True,
+    }
     opts = peering.kopf_options(s, now_s=1_800_000_000.5, jitter=42)
-    assert opts == {"clusterwide": False, "namespaces": ["a"], "standalone": False, "peering_name": "rgpu",
-                    "priority": 1_800_000_000_500_042}
+    assert opts == {
+        "clusterwide": False,
+        "namespaces": ["a"],
+        "standalone": False,
+        "peering_name": "rgpu",
+        "priority": 1_800_000_000_500_042,
+    }
     pinned = Settings.from_env({"RGPU_OPERATOR_PEERING": "rgpu", "RGPU_OPERATOR_PRIORITY": "5"})
     assert peering.kopf_options(pinned, now_s=9.0, jitter=1)["priority"] == 5
 
@@ -126,10 +159,13 @@ def test_newer_replicas_get_higher_distinct_priorities():
 
 
 def test_peering_objects_and_crds():
-    assert peering.peering_objects("p") == [{"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
-                                             "metadata": {"name": "p"}}]
+    assert peering.peering_objects("p") == [
+        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "p"}}
+    ]
     assert [o["metadata"] for o in peering.peering_objects("p", ("a", "b"))] == [
-        {"name": "p", "namespace": "a"}, {"name": "p", "namespace": "b"}]
+        {"name": "p", "namespace": "a"},
+        {"name": "p", "namespace": "b"},
+    ]
     for crd in peering.crds():
         validate_builtin(crd)
     deploy = install.deployment()

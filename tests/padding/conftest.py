@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+
 from support import AUDIO, KEYS, ORIGIN_HOST, Service
 
 
@@ -60,7 +61,7 @@ class _Bucket(BaseHTTPRequestHandler):
             steps = 40
             try:
                 for i in range(steps):
-                    self.wfile.write(data[i * len(data) // steps:(i + 1) * len(data) // steps])
+                    self.wfile.write(data[i * len(data) // steps : (i + 1) * len(data) // steps])
                     self.wfile.flush()
                     time.sleep(seconds / steps)
                 self.store.note(f"drip-complete {path}")

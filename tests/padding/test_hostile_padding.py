@@ -15,8 +15,12 @@ pytestmark = pytest.mark.slow
 
 
 def _body(base: str, **over) -> dict:
-    body = {"track_url": f"{base}/audio/test_short.wav", "output_url": f"{base}/out/hostile.webm",
-            "start_time_seconds": 1.0, "track_index": 0}
+    body = {
+        "track_url": f"{base}/audio/test_short.wav",
+        "output_url": f"{base}/out/hostile.webm",
+        "start_time_seconds": 1.0,
+        "track_index": 0,
+    }
     body.update(over)
     return body
 
@@ -29,17 +33,22 @@ def test_absurd_delays_are_400(pad_api, bucket, raw):
         '{"track_url": "%s/audio/test_short.wav", "output_url": "%s/out/absurd.webm", '
         '"start_time_seconds": %s, "track_index": 0}'
     )
-    r = pad_api.post("/pad", content=(template % (base, base, raw)).encode(), headers={"Content-Type": "application/json"})
+    r = pad_api.post(
+        "/pad", content=(template % (base, base, raw)).encode(), headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 400, r.text
     assert "start_time_seconds" in r.json()["detail"]
     assert "/out/absurd.webm" not in store.objects
 
 
-@pytest.mark.parametrize("track,output", [
-    ("http://10.0.0.1/track.wav", "{base}/out/private.webm"),
-    ("{base}/audio/test_short.wav", "http://169.254.169.254/latest/meta-data"),
-    ("{base}/audio/test_short.wav", "http://[::1]:9/put"),
-])
+@pytest.mark.parametrize(
+    "track,output",
+    [
+        ("http://10.0.0.1/track.wav", "{base}/out/private.webm"),
+        ("{base}/audio/test_short.wav", "http://169.254.169.254/latest/meta-data"),
+        ("{base}/audio/test_short.wav", "http://[::1]:9/put"),
+    ],
+)
 def test_private_addresses_are_400_before_any_work(pad_api, bucket, track, output):
     base, store = bucket
     r = pad_api.post("/pad", json=_body(base, track_url=track.format(base=base), output_url=output.format(base=base)))

@@ -11,6 +11,7 @@ import av
 import httpx
 import numpy as np
 import pytest
+
 from support import KEYS, shared_audio
 
 
@@ -38,13 +39,20 @@ def _counter(svc, outcome: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-@pytest.mark.parametrize("name,delay", [("test_short.wav", 2.5), ("test_mathieu_hello.mp3", 0.0125), ("two_speakers.wav", 37.123)])
+@pytest.mark.parametrize(
+    "name,delay", [("test_short.wav", 2.5), ("test_mathieu_hello.mp3", 0.0125), ("two_speakers.wav", 37.123)]
+)
 def test_pad_uploads_delayed_opus_webm(pad_api, bucket, name, delay):
     base, store = bucket
     key = f"/out/{uuid.uuid4().hex}.webm"
     r = pad_api.post(
         "/pad",
-        json={"track_url": f"{base}/audio/{name}", "output_url": f"{base}{key}", "start_time_seconds": delay, "track_index": 3},
+        json={
+            "track_url": f"{base}/audio/{name}",
+            "output_url": f"{base}{key}",
+            "start_time_seconds": delay,
+            "track_index": 3,
+        },
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -81,7 +89,12 @@ def test_pad_uploads_delayed_opus_webm(pad_api, bucket, name, delay):
 )
 def test_invalid_requests_are_400(pad_api, bucket, payload, fragment):
     base, _ = bucket
-    body = {"track_url": f"{base}/audio/test_short.wav", "output_url": f"{base}/out/x.webm", "start_time_seconds": 1.0, "track_index": 0}
+    body = {
+        "track_url": f"{base}/audio/test_short.wav",
+        "output_url": f"{base}/out/x.webm",
+        "start_time_seconds": 1.0,
+        "track_index": 0,
+    }
     body.update(payload)
     body = {k: v for k, v in body.items() if v is not None}
     r = pad_api.post("/pad", json=body)
@@ -104,7 +117,12 @@ def test_url_failures(pad_api, bucket, track, output, status, fragment):
     base, store = bucket
     r = pad_api.post(
         "/pad",
-        json={"track_url": track.format(base=base), "output_url": output.format(base=base), "start_time_seconds": 1.0, "track_index": 0},
+        json={
+            "track_url": track.format(base=base),
+            "output_url": output.format(base=base),
+            "start_time_seconds": 1.0,
+            "track_index": 0,
+        },
     )
     assert r.status_code == status, r.text
     assert fragment in r.json()["detail"]
@@ -113,7 +131,12 @@ def test_url_failures(pad_api, bucket, track, output, status, fragment):
 
 def test_auth_required(padding, bucket):
     base, _ = bucket
-    body = {"track_url": f"{base}/audio/test_short.wav", "output_url": f"{base}/out/auth.webm", "start_time_seconds": 1.0, "track_index": 0}
+    body = {
+        "track_url": f"{base}/audio/test_short.wav",
+        "output_url": f"{base}/out/auth.webm",
+        "start_time_seconds": 1.0,
+        "track_index": 0,
+    }
     assert httpx.post(padding.base + "/pad", json=body).status_code == 401
     r = httpx.post(padding.base + "/pad", json=body, headers={"Authorization": "Bearer nope"})
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
@@ -136,7 +159,11 @@ def test_caller_disconnect_cancels_the_job(padding, bucket, phase):
     base, store = bucket
     key = f"/out/{uuid.uuid4().hex}.webm"
     if phase == "download":
-        track, output, gone = f"{base}/drip/two_speakers.wav?s=10", f"{base}{key}", "drip-aborted /drip/two_speakers.wav"
+        track, output, gone = (
+            f"{base}/drip/two_speakers.wav?s=10",
+            f"{base}{key}",
+            "drip-aborted /drip/two_speakers.wav",
+        )
     else:
         track, output, gone = f"{base}/audio/test_short.wav", f"{base}/slowput{key}", f"put-abandoned /slowput{key}"
     before = _counter(padding, "cancelled")

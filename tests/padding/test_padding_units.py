@@ -6,10 +6,10 @@ import threading
 
 import av
 import pytest
-from support import shared_audio
 
 from rgpu_padding.audio import SAMPLE_RATE, Cancelled, check_codecs, pad_file, valid_delay
 from rgpu_serving.errors import ApiError
+from support import shared_audio
 
 
 def test_codecs_present():
@@ -40,7 +40,17 @@ def test_long_delay_is_sample_exact(tmp_path):
     assert samples == result.delay_samples + round(result.input_seconds * SAMPLE_RATE)
 
 
-@pytest.mark.parametrize("value,ok", [(0.0, False), (-1.0, False), (1e-3, True), (18000.0, True), (18000.001, False),
-                                      (float("nan"), False), (float("inf"), False)])
+@pytest.mark.parametrize(
+    "value,ok",
+    [
+        (0.0, False),
+        (-1.0, False),
+        (1e-3, True),
+        (18000.0, True),
+        (18000.001, False),
+        (float("nan"), False),
+        (float("inf"), False),
+    ],
+)
 def test_delay_bounds(value, ok):
     assert valid_delay(value, 18000.0) is ok

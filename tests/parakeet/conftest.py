@@ -66,12 +66,18 @@ def parakeet_services(tmp_path_factory, tiny_nemo):
     shutil.copy(tiny_nemo, model_dir / "parakeet-tdt-0.6b-v2.nemo")
     specs = {
         "live": _env(REFLECTOR_GPU_PROFILE="live", REFLECTOR_GPU_PARAKEET_MODEL=str(tiny_nemo)),
-        "file": _env(REFLECTOR_GPU_PROFILE="file", REFLECTOR_GPU_PARAKEET_MODEL=str(model_dir),
-                     REFLECTOR_GPU_PARAKEET_BATCH_SIZE="4", REFLECTOR_GPU_PARAKEET_MAX_CHUNK_S="15"),
+        "file": _env(
+            REFLECTOR_GPU_PROFILE="file",
+            REFLECTOR_GPU_PARAKEET_MODEL=str(model_dir),
+            REFLECTOR_GPU_PARAKEET_BATCH_SIZE="4",
+            REFLECTOR_GPU_PARAKEET_MAX_CHUNK_S="15",
+        ),
         "offline": _env(),
     }
-    services = {name: Service(env, tmp_path_factory.mktemp(f"parakeet-{name}"), f"parakeet-{name}")
-                for name, env in specs.items()}
+    services = {
+        name: Service(env, tmp_path_factory.mktemp(f"parakeet-{name}"), f"parakeet-{name}")
+        for name, env in specs.items()
+    }
     try:
         for svc in services.values():
             svc.wait_listening(timeout=240)

@@ -42,6 +42,8 @@ def test_fifty_milliseconds_of_audio_is_padded_and_answered(api):
 
 
 def test_private_address_is_400(api):
-    r = api.post("/v1/audio/transcriptions-from-url", json={"audio_file_url": "http://169.254.169.254/latest/meta-data"})
+    r = api.post(
+        "/v1/audio/transcriptions-from-url", json={"audio_file_url": "http://169.254.169.254/latest/meta-data"}
+    )
     assert r.status_code == 400, r.text
     assert "not allowed" in r.json()["detail"]

@@ -40,16 +40,24 @@ def _batches(svc) -> tuple[float, float, dict[str, float]]:
     text = httpx.get(svc.base + "/metrics", timeout=10).text
     count = re.search(r'reflector_gpu_batch_items_count\{predictor="parakeet"\} ([0-9.e+]+)', text)
     total = re.search(r'reflector_gpu_batch_items_sum\{predictor="parakeet"\} ([0-9.e+]+)', text)
-    buckets = dict(re.findall(r'reflector_gpu_batch_items_bucket\{le="([^"]+)",predictor="parakeet"\} ([0-9.e+]+)', text))
-    return (float(count.group(1)) if count else 0.0, float(total.group(1)) if total else 0.0,
-            {k: float(v) for k, v in buckets.items()})
+    buckets = dict(
+        re.findall(r'reflector_gpu_batch_items_bucket\{le="([^"]+)",predictor="parakeet"\} ([0-9.e+]+)', text)
+    )
+    return (
+        float(count.group(1)) if count else 0.0,
+        float(total.group(1)) if total else 0.0,
+        {k: float(v) for k, v in buckets.items()},
+    )
 
 
 # ---- shapes of every route --------------------------------------------------------------------
 def test_upload_json_shape_and_word_timing(api):
     name = "test_mathieu_hello.wav"
-    r = api.post("/v1/audio/transcriptions", files={"file": (name, shared_audio(name).read_bytes())},
-                 data={"language": "en", "model": "parakeet-tdt-0.6b-v2"})
+    r = api.post(
+        "/v1/audio/transcriptions",
+        files={"file": (name, shared_audio(name).read_bytes())},
+        data={"language": "en", "model": "parakeet-tdt-0.6b-v2"},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body) == {"text", "words", "filename"} and body["filename"] == name
@@ -96,9 +104,10 @@ def test_kserve_v1_and_v2(api):
     v1 = api.post("/v1/models/parakeet:predict", json={"instances": [{"audio_b64": audio}]})
     assert v1.status_code == 200, v1.text
     assert v1.json()["predictions"][0]["words"]
-    v2 = api.post("/v2/models/parakeet/infer", json={
-        "inputs": [{"name": "audio_b64", "shape": [1], "datatype": "BYTES", "data": [audio]}]
-    })
+    v2 = api.post(
+        "/v2/models/parakeet/infer",
+        json={"inputs": [{"name": "audio_b64", "shape": [1], "datatype": "BYTES", "data": [audio]}]},
+    )
     assert v2.status_code == 200, v2.text
     outputs = {o["name"]: o for o in v2.json()["outputs"]}
     assert outputs["text"]["data"][0] == v1.json()["predictions"][0]["text"]
@@ -121,16 +130,22 @@ def test_non_english_language_is_refused_by_an_english_model(api, origin, route)
     elif route == "legacy":
         r = api.post("/transcribe", files={"file": ("a.wav", clip)}, data={"language": "fr"})
     else:
-        r = api.post("/v1/audio/transcriptions-from-url",
-                     json={"audio_file_url": f"{origin}/audio/test_short.wav", "language": "fr"})
+        r = api.post(
+            "/v1/audio/transcriptions-from-url",
+            json={"audio_file_url": f"{origin}/audio/test_short.wav", "language": "fr"},
+        )
     assert r.status_code == 400, r.text
     assert "only supports English" in r.json()["detail"]
 
 
 @pytest.mark.parametrize("field,batch", [("files", "true"), ("files[]", "false")])
 def test_several_files_come_back_in_request_order(api, field, batch):
-    clips = [("c.wav", tone_wav(1.5, 330)), ("a.wav", shared_audio("test_short.wav").read_bytes()),
-             ("b.wav", tone_wav(0.3, 440)), ("d.mp3", shared_audio("test_mathieu_hello.mp3").read_bytes())]
+    clips = [
+        ("c.wav", tone_wav(1.5, 330)),
+        ("a.wav", shared_audio("test_short.wav").read_bytes()),
+        ("b.wav", tone_wav(0.3, 440)),
+        ("d.mp3", shared_audio("test_mathieu_hello.mp3").read_bytes()),
+    ]
     r = api.post("/v1/audio/transcriptions", files=[(field, c) for c in clips], data={"batch": batch})
     assert r.status_code == 200, r.text
     results = r.json()["results"]
@@ -149,10 +164,12 @@ def test_live_profile_batches_ten_concurrent_requests(live):
     clip = shared_audio("test_short.wav").read_bytes()
 
     async def send_all():
-        async with httpx.AsyncClient(base_url=live.base, headers={"Authorization": f"Bearer {KEYS[0]}"}, timeout=300) as c:
-            return await asyncio.gather(*(
-                c.post("/v1/audio/transcriptions", files={"file": (f"c{i}.wav", clip)}) for i in range(10)
-            ))
+        async with httpx.AsyncClient(
+            base_url=live.base, headers={"Authorization": f"Bearer {KEYS[0]}"}, timeout=300
+        ) as c:
+            return await asyncio.gather(
+                *(c.post("/v1/audio/transcriptions", files={"file": (f"c{i}.wav", clip)}) for i in range(10))
+            )
 
     calls_before, items_before, _ = _batches(live)
     responses = asyncio.run(send_all())
@@ -168,8 +185,10 @@ def test_file_profile_transcribes_a_long_recording_in_chunk_batches(file_service
     ref = json.loads(shared_audio("meeting_three_voices.json").read_text())
     calls_before, items_before, buckets_before = _batches(file_service)
     with httpx.Client(base_url=file_service.base, headers={"Authorization": f"Bearer {KEYS[0]}"}, timeout=300) as c:
-        r = c.post("/v1/audio/transcriptions-from-url",
-                   json={"audio_file_url": f"{origin}/audio/meeting_three_voices.mp3", "timestamp_offset": 10})
+        r = c.post(
+            "/v1/audio/transcriptions-from-url",
+            json={"audio_file_url": f"{origin}/audio/meeting_three_voices.mp3", "timestamp_offset": 10},
+        )
     assert r.status_code == 200, r.text
     body = r.json()
     _assert_words(body["words"], 10.0, 10.0 + ref["duration"])
@@ -196,8 +215,12 @@ def test_hub_name_offline_is_not_ready_with_a_clear_reason(parakeet_services):
     svc = parakeet_services["offline"]
     ready = httpx.get(f"{svc.base}/v2/models/parakeet/ready", timeout=10)
     assert ready.status_code == 503
-    r = httpx.post(svc.base + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {KEYS[0]}"},
-                   files={"file": ("a.wav", tone_wav(1.0))}, timeout=30)
+    r = httpx.post(
+        svc.base + "/v1/audio/transcriptions",
+        headers={"Authorization": f"Bearer {KEYS[0]}"},
+        files={"file": ("a.wav", tone_wav(1.0))},
+        timeout=30,
+    )
     assert r.status_code == 503 and "Retry-After" in r.headers
     detail = r.json()["detail"]
     assert "nvidia/parakeet-tdt-0.6b-v2" in detail and "REFLECTOR_GPU_PARAKEET_MODEL" in detail, detail

@@ -71,11 +71,21 @@ def test_hypothesis_to_words():
     class Hyp:
         text = " hello world. again "
         timestamp = {
-            "word": [{"word": "hello", "start": 0.123, "end": 0.456}, {"word": "world.", "start": 0.5, "end": 0.9},
-                     {"word": "again", "start": 1.0, "end": 1.2}],
-            "segment": [{"segment": "hello world.", "start": 0.12, "end": 0.9}, {"segment": "again", "start": 1.0, "end": 1.2}],
+            "word": [
+                {"word": "hello", "start": 0.123, "end": 0.456},
+                {"word": "world.", "start": 0.5, "end": 0.9},
+                {"word": "again", "start": 1.0, "end": 1.2},
+            ],
+            "segment": [
+                {"segment": "hello world.", "start": 0.12, "end": 0.9},
+                {"segment": "again", "start": 1.0, "end": 1.2},
+            ],
         }
 
     t = to_chunk_transcript(Hyp(), 2.0)
-    assert [(w.word, w.start, w.end) for w in t.words] == [("hello ", 0.12, 0.46), ("world. ", 0.5, 0.9), ("again ", 1.0, 1.2)]
+    assert [(w.word, w.start, w.end) for w in t.words] == [
+        ("hello ", 0.12, 0.46),
+        ("world. ", 0.5, 0.9),
+        ("again ", 1.0, 1.2),
+    ]
     assert [s.text for s in t.segments] == ["hello world.", "again"]

@@ -10,6 +10,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub here: fail fast instead o
 
 import httpx
 import pytest
+
 from support import KEYS, REPO, Service
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -12,11 +12,13 @@ import json
 import socket
 
 import pytest
+
 from support import KEYS
 
 HEADER = "X-Translation-Sentences"
 
 pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\n\t "])
 def test_empty_text_is_returned_without_a_model_call(api, text):
@@ -39,8 +41,10 @@ def test_one_megabyte_in_the_query_string_is_refused(marian):
     to build such a URL, so it goes over a raw socket): refused at once, not a hang."""
     query = "text=" + "budget+" * (1024 * 1024 // 7 + 1) + "&source_language=en&target_language=fr"
     with socket.create_connection(("127.0.0.1", marian.port), timeout=60) as s:
-        s.sendall(f"POST /translate?{query} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEYS[0]}\r\n"
-                  "Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+        s.sendall(
+            f"POST /translate?{query} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEYS[0]}\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
         answer = b""
         while chunk := s.recv(65536):
             answer += chunk
@@ -88,7 +92,10 @@ def test_lone_surrogates_in_kserve_v1_are_a_clear_answer(api):
 
 def test_text_that_is_not_a_string_in_kserve_v1_is_400(api):
     for instances in ([{"text": 5}], [{"text": ["a"]}], [{"text": "x", "source_language": 5}], [], "x"):
-        r = api.post("/v1/models/translator:predict", content=json.dumps({"instances": instances}).encode(),
-                     headers={"Content-Type": "application/json"})
+        r = api.post(
+            "/v1/models/translator:predict",
+            content=json.dumps({"instances": instances}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         assert r.status_code == 400, r.text
         assert r.json()["detail"]

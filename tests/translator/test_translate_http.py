@@ -13,6 +13,7 @@ HEADER = "X-Translation-Sentences"
 
 pytestmark = pytest.mark.slow
 
+
 def test_reflector_query_only_style(api):
     """Reflector's client: text, source_language and target_language all as query parameters."""
     r = api.post("/translate", params={"text": "Hello everyone.", "source_language": "en", "target_language": "fr"})
@@ -126,15 +127,24 @@ def test_one_overlong_sentence_is_split_within_the_token_limit(api):
 def test_concurrent_requests_are_batched_and_pairs_swap_in_a_bounded_cache(marian, keys):
     def batch_stats() -> tuple[float, float]:
         text = httpx.get(marian.base + "/metrics").text
-        get = lambda n: float(re.search(rf'^reflector_gpu_batch_items_{n}{{predictor="translator"}} (\S+)', text, re.M).group(1))  # noqa: E731
+        get = lambda n: float(
+            re.search(rf'^reflector_gpu_batch_items_{n}{{predictor="translator"}} (\S+)', text, re.M).group(1)
+        )  # noqa: E731
         return get("count"), get("sum")
 
     async def run() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=marian.base, headers={"Authorization": f"Bearer {keys[0]}"}, timeout=300) as c:
+        async with httpx.AsyncClient(
+            base_url=marian.base, headers={"Authorization": f"Bearer {keys[0]}"}, timeout=300
+        ) as c:
             jobs = []
             for i in range(12):
                 src, tgt = ("en", "fr") if i % 2 == 0 else ("fr", "en")
-                jobs.append(c.post("/translate", params={"text": f"Sentence number {i}.", "source_language": src, "target_language": tgt}))
+                jobs.append(
+                    c.post(
+                        "/translate",
+                        params={"text": f"Sentence number {i}.", "source_language": src, "target_language": tgt},
+                    )
+                )
             return await asyncio.gather(*jobs)
 
     calls0, items0 = batch_stats()
@@ -150,7 +160,12 @@ def test_concurrent_requests_are_batched_and_pairs_swap_in_a_bounded_cache(maria
 def test_kserve_v1_predict(api):
     r = api.post(
         "/v1/models/translator:predict",
-        json={"instances": [{"text": "Hello.", "source_language": "en", "target_language": "fr"}, {"text": "Same.", "source_language": "en", "target_language": "en"}]},
+        json={
+            "instances": [
+                {"text": "Hello.", "source_language": "en", "target_language": "fr"},
+                {"text": "Same.", "source_language": "en", "target_language": "en"},
+            ]
+        },
     )
     assert r.status_code == 200, r.text
     preds = r.json()["predictions"]
@@ -166,10 +181,20 @@ def nllb_api(nllb, connect):
 
 @pytest.mark.parametrize(
     "src,tgt",
-    [("en", "fr"), ("de-DE", "pt"), ("en", "zh-TW"), ("ja", "ko"), ("eng_Latn", "fra_Latn"), ("nb", "uk"), ("sw", "he")],
+    [
+        ("en", "fr"),
+        ("de-DE", "pt"),
+        ("en", "zh-TW"),
+        ("ja", "ko"),
+        ("eng_Latn", "fra_Latn"),
+        ("nb", "uk"),
+        ("sw", "he"),
+    ],
 )
 def test_nllb_maps_client_codes(nllb_api, src, tgt):
-    r = nllb_api.post("/translate", params={"text": "Hello everyone. Welcome.", "source_language": src, "target_language": tgt})
+    r = nllb_api.post(
+        "/translate", params={"text": "Hello everyone. Welcome.", "source_language": src, "target_language": tgt}
+    )
     assert r.status_code == 200, r.text
     assert set(r.json()["text"]) == {src, tgt}
     assert r.headers[HEADER] == "2"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from support import KEYS, Service
 
 pytestmark = pytest.mark.slow

@@ -27,8 +27,16 @@ def test_nllb_table_covers_the_reference_languages():
 
 @pytest.mark.parametrize(
     "code,expected",
-    [("en", "eng_Latn"), ("EN-us", "eng_Latn"), ("pt_BR", "por_Latn"), ("zh", "zho_Hans"), ("zh-TW", "zho_Hant"),
-     ("fra_Latn", "fra_Latn"), ("xx", None), ("", None)],
+    [
+        ("en", "eng_Latn"),
+        ("EN-us", "eng_Latn"),
+        ("pt_BR", "por_Latn"),
+        ("zh", "zho_Hans"),
+        ("zh-TW", "zho_Hant"),
+        ("fra_Latn", "fra_Latn"),
+        ("xx", None),
+        ("", None),
+    ],
 )
 def test_nllb_code_mapping(code, expected):
     available = frozenset(languages.NLLB_CODES.values())
@@ -60,7 +68,9 @@ def test_split_keeps_every_character_and_respects_the_limit(text):
 
 
 def _engine(tiny_models, family: str, model: str, **kw) -> TranslationEngine:
-    return TranslationEngine(TranslatorSettings(engine=family, model=model, num_beams=1, device="cpu", cpu_threads=1, **kw))
+    return TranslationEngine(
+        TranslatorSettings(engine=family, model=model, num_beams=1, device="cpu", cpu_threads=1, **kw)
+    )
 
 
 def test_split_with_the_real_tokenizer_stays_within_the_model_limit(tiny_models):
@@ -103,7 +113,9 @@ def test_offline_hub_name_fails_with_a_clear_message(monkeypatch):
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import time
-    engine = TranslationEngine(TranslatorSettings(engine="nllb", model="facebook/nllb-200-distilled-600M", device="cpu"))
+    engine = TranslationEngine(
+        TranslatorSettings(engine="nllb", model="facebook/nllb-200-distilled-600M", device="cpu")
+    )
     with pytest.raises(ModelUnavailable, match="without network access, point REFLECTOR_GPU_TRANSLATOR_MODEL"):
         engine.load()
 

@@ -36,8 +36,11 @@ def main(namespace: str, name: str, timeout: float) -> int:
                 return 0
             raise
         time.sleep(2)
-    print(f"ReflectorGPU {namespace}/{name} still exists after {timeout:.0f}s: is the operator running? "
-          "(kubectl describe it; `helm uninstall --no-hooks` skips this wait)", file=sys.stderr)
+    print(
+        f"ReflectorGPU {namespace}/{name} still exists after {timeout:.0f}s: is the operator running? "
+        "(kubectl describe it; `helm uninstall --no-hooks` skips this wait)",
+        file=sys.stderr,
+    )
     return 1
 
 
