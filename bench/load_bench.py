@@ -51,8 +51,8 @@ async def _round(base: str, clips: list[bytes]) -> tuple[list[int], list[float],
 
 
 def main() -> None:
+    from rgpu_asr.audio import decode_file
     from rgpu_local.models import whisper_base_dir
-    from rgpu_serving.audio import decode_file
 
     if not AUDIO.is_dir():
         sys.exit(f"benchmark audio not found at {AUDIO}")

@@ -1,7 +1,7 @@
 """Parakeet: our server vs a direct NeMo ``model.transcribe`` on the same audio, side by side.
 
 No Parakeet weights exist offline, so both sides load the same random-weight FastConformer-TDT
-``.nemo`` (``rgpu_parakeet.synthetic``; preset ``BENCH_PARAKEET_PRESET``: ``small`` ~14 M parameters
+``.nemo`` (``rgpu_local.parakeet_synthetic``; preset ``BENCH_PARAKEET_PRESET``: ``small`` ~14 M parameters
 by default on CPU, ``full`` = parakeet-tdt-0.6b-v2's 0.6 B architecture for a GPU). Compute is
 real (encoder, TDT greedy decoding, timestamps); only the text is meaningless.
 
@@ -54,7 +54,7 @@ CPU_THREADS = int(os.environ.get("BENCH_PARAKEET_CPU_THREADS", "1"))
 
 
 def _model_path() -> Path:
-    from rgpu_parakeet.synthetic import VERSION, build_tdt_nemo
+    from rgpu_local.parakeet_synthetic import VERSION, build_tdt_nemo
 
     nemo = importlib.metadata.version("nemo_toolkit")
     path = REPO / ".cache" / "parakeet" / f"parakeet-{PRESET}-tdt-v{VERSION}-nemo{nemo}.nemo"
@@ -105,9 +105,10 @@ def main() -> None:
     import torch
     from nemo.collections.asr.models import ASRModel
 
+    from rgpu_asr.audio import decode_file
+    from rgpu_asr.chunking import plan_chunks
+    from rgpu_asr.vad import default_vad
     from rgpu_parakeet.engine import ParakeetEngine, pick_device, pick_dtype, quiet_nemo
-    from rgpu_serving.audio import decode_file
-    from rgpu_serving.vad import default_vad, plan_chunks
 
     if not AUDIO.is_dir():
         sys.exit(f"benchmark audio not found at {AUDIO}")

@@ -44,9 +44,10 @@ def _best(fn, repeats: int | None = None) -> float:
 def main() -> None:
     from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
+    from rgpu_asr.audio import decode_file
+    from rgpu_asr.chunking import plan_chunks
+    from rgpu_asr.vad import default_vad
     from rgpu_local.models import whisper_base_dir
-    from rgpu_serving.audio import decode_file
-    from rgpu_serving.vad import default_vad, plan_chunks
 
     if not AUDIO.is_dir():
         sys.exit(f"benchmark audio not found at {AUDIO}")

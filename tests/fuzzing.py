@@ -116,7 +116,8 @@ class FuzzReport:
         assert self.alive, f"{self.predictor}: the service died during fuzzing"
         assert not self.failures, "\n".join(self.failures[:20])
         assert self.rss_after_mb < self.rss_before_mb + max_growth_mb, (
-            f"{self.predictor}: RSS grew from {self.rss_before_mb:.0f} MiB to {self.rss_after_mb:.0f} MiB during fuzzing"
+            f"{self.predictor}: RSS grew from {self.rss_before_mb:.0f} MiB to {self.rss_after_mb:.0f} MiB "
+            "during fuzzing"
         )
         assert not self.leftovers, f"{self.predictor}: temporary files left after fuzzing: {self.leftovers}"
 
@@ -191,10 +192,11 @@ def fuzz(
                 prepare(case, real_model)
             t0 = time.monotonic()
             response = case.call(base_url=base, headers=headers, timeout=timeout)
+            label = op.label  # noqa: B023 - run() is called within this iteration (hypothesis' loop)
             report.slowest = sorted(
-                [*report.slowest, (time.monotonic() - t0, f"{op.label} -> {response.status_code}")], reverse=True
+                [*report.slowest, (time.monotonic() - t0, f"{label} -> {response.status_code}")], reverse=True
             )[:5]
-            per_op = report.statuses.setdefault(op.label, {})
+            per_op = report.statuses.setdefault(label, {})
             per_op[response.status_code] = per_op.get(response.status_code, 0) + 1
             if response.status_code >= 500:
                 report.failures.append(

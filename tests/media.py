@@ -44,3 +44,28 @@ def video_only_mp4() -> bytes:
         for packet in stream.encode(None):
             out.mux(packet)
     return buf.getvalue()
+
+
+def espeak_wav(text: str, voice: str, speed: int = 175) -> bytes:
+    """Synthetic speech from espeak-ng (Debian's ``espeak-ng``; CI installs it).
+
+    Without it the test cannot run here: skipped with the reason on a developer machine, a
+    failure under CI (``CI`` set), where a missing install step must not pass unnoticed.
+    """
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    import pytest
+
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("espeak-ng is not installed; .ci/run installs it (apt-get install espeak-ng)")
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "speech.wav")
+        subprocess.run([exe, "-v", voice, "-s", str(speed), "-w", out, text], check=True, capture_output=True)
+        with open(out, "rb") as f:
+            return f.read()

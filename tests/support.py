@@ -87,10 +87,13 @@ class _Origin(BaseHTTPRequestHandler):
 
 class Service:
     """A running ``rgpu_local`` process (set ``REFLECTOR_GPU_LOCAL_PREDICTORS`` in ``env`` to pick
-    which predictors it loads; ``wait_ready(name)`` waits for one model)."""
+    which predictors it loads; ``wait_ready(name)`` waits for one model), or, with ``kserve``, a
+    predictor image's KServe entry point (``python -m rgpu_<predictor> --model_name ...``) started
+    as the operator configures a pod (metrics on their own port)."""
 
-    def __init__(self, env: dict[str, str], tmp: Path, name: str):
+    def __init__(self, env: dict[str, str], tmp: Path, name: str, kserve: tuple[str, ...] = ()):
         self.port = free_port()
+        self.metrics_port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.upload_dir = tmp / "uploads"
         self.log_path = tmp / f"{name}.log"
@@ -106,9 +109,13 @@ class Service:
         for k in ("REFLECTOR_GPU_APIKEY", "REFLECTOR_GPU_APIKEY_FILE", "REFLECTOR_GPU_AUTH_DISABLED"):
             if k not in env:
                 full_env.pop(k, None)
+        command = ["-m", "rgpu_local"]
+        if kserve:  # (module, KServe arguments...)
+            command = ["-m", kserve[0], *kserve[1:], "--http_port", str(self.port), "--host", "127.0.0.1"]
+            full_env.setdefault("REFLECTOR_GPU_METRICS_PORT", str(self.metrics_port))
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rgpu_local"], env=full_env, stdout=self.log, stderr=subprocess.STDOUT
+            [sys.executable, *command], env=full_env, stdout=self.log, stderr=subprocess.STDOUT
         )
 
     def wait_listening(self, timeout: float = 180) -> None:

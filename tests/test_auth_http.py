@@ -112,3 +112,49 @@ def test_unloadable_model_reports_not_ready_with_the_reason(tmp_path, model, rea
         assert "DISABLED" in svc.log_path.read_text()
     finally:
         assert svc.stop() == 0
+
+
+def _ws_status(url: str, **kwargs) -> int:
+    """The HTTP status a WebSocket upgrade got (101 when it was accepted)."""
+    import asyncio
+
+    import websockets
+
+    async def attempt() -> int:
+        try:
+            async with websockets.connect(url, open_timeout=10, **kwargs):
+                return 101
+        except websockets.InvalidStatus as exc:
+            return exc.response.status_code
+
+    return asyncio.run(attempt())
+
+
+def test_websocket_upgrades_need_a_key(service):
+    """The auth middleware checks WebSocket scopes too (it used to pass every non-HTTP scope
+    through): without a valid key the upgrade is answered 401 before any message; a valid key as
+    a header, or as the subprotocol browsers use, gets past auth (to the router, which has no
+    WebSocket route here and refuses with 403)."""
+    url = service.base.replace("http://", "ws://") + "/v1/realtime?intent=transcription"
+    assert _ws_status(url) == 401
+    assert _ws_status(url, additional_headers={"Authorization": "Bearer wrong-key"}) == 401
+    assert _ws_status(url, subprotocols=["realtime", "openai-insecure-api-key.wrong-key"]) == 401
+    assert _ws_status(url, additional_headers={"Authorization": f"Bearer {KEYS[0]}"}) == 403
+    assert _ws_status(url, subprotocols=["realtime", f"openai-insecure-api-key.{KEYS[1]}"]) == 403
+
+
+def test_local_mode_serves_docs_and_metrics_on_its_one_port(service):
+    """On a laptop: the API docs browsable and /metrics scrapable without a key (in a container the
+    docs need a key or are off and /metrics has its own port: test_entrypoints.py)."""
+    for path in ("/docs", "/openapi.json", "/metrics"):
+        assert httpx.get(service.base + path).status_code == 200, path
+
+
+def test_which_paths_are_open_follows_the_settings():
+    from rgpu_serving.app import open_paths
+    from rgpu_serving.settings import ServingSettings
+
+    cluster = open_paths(ServingSettings(metrics_port=9090, api_docs="false"))
+    assert "/metrics" not in cluster and "/docs" not in cluster and "/v2/health/ready" in cluster
+    assert "/docs" not in open_paths(ServingSettings(api_docs="auth"))
+    assert {"/docs", "/openapi.json", "/metrics"} <= open_paths(ServingSettings(api_docs="open"))

@@ -8,13 +8,17 @@ import ipaddress
 import numpy as np
 import pytest
 
-from rgpu_serving import audio as audio_io
+from rgpu_asr import audio as audio_io
+from rgpu_asr.batching import DynamicBatcher
+from rgpu_asr.chunking import WINDOW, Chunk, Segment, plan_chunks, speech_segments, whole_file_chunks
+from rgpu_asr.errors import UnsupportedAudio
+from rgpu_asr.timing import finalize_words, place_chunk_words
+from rgpu_asr.types import Transcript, Word
+from rgpu_asr.vad import SileroVad
+from rgpu_serving.admission import Admission
 from rgpu_serving.auth import KeyStore, is_open_path, parse_keys
-from rgpu_serving.batching import Admission, DynamicBatcher
-from rgpu_serving.errors import ApiError
+from rgpu_serving.errors import ApiError, status_of
 from rgpu_serving.fetch import UrlPolicy, address_blocked
-from rgpu_serving.timing import Word, finalize_words, place_chunk_words
-from rgpu_serving.vad import WINDOW, Chunk, Segment, SileroVad, plan_chunks, speech_segments, whole_file_chunks
 from support import shared_audio
 
 SR = 16_000
@@ -72,10 +76,12 @@ def test_chunk_words_are_shifted_and_clamped_into_the_chunk():
     assert placed == [Word(" a", 30.1, 30.4), Word(" b", 30.9, 31.0)]
 
 
-def test_finalize_shifts_rounds_and_clamps_each_end_to_the_next_start():
+def test_finalize_rounds_and_clamps_each_end_to_the_next_start_and_the_edge_shifts_once():
     words = [Word(" x", 1.0, 2.5), Word(" y", 2.0, 3.0), Word(" z", 2.9999, 3.2)]
-    out = finalize_words(words, offset_s=10)
-    assert [(w.start, w.end) for w in out] == [(11.0, 12.0), (12.0, 13.0), (13.0, 13.2)]
+    out = finalize_words(words)
+    assert [(w.start, w.end) for w in out] == [(1.0, 2.0), (2.0, 3.0), (3.0, 3.2)]
+    shifted = Transcript("x y z", out, [], "en", 3.2).shifted(10)
+    assert [(w.start, w.end) for w in shifted.words] == [(11.0, 12.0), (12.0, 13.0), (13.0, 13.2)]
 
 
 # --- audio formats -------------------------------------------------------------------------
@@ -96,10 +102,10 @@ def test_format_by_extension_then_content_type_then_bytes(filename, ctype, head,
 
 
 def test_unknown_format_and_extension_are_400():
-    with pytest.raises(ApiError) as e:
+    with pytest.raises(UnsupportedAudio) as e:
         audio_io.detect_format("x.flac", None, b"fLaC")
-    assert e.value.status_code == 400
-    with pytest.raises(ApiError):
+    assert status_of(e.value) == 400
+    with pytest.raises(UnsupportedAudio):
         audio_io.detect_format(None, "text/plain", b"hello")
 
 
@@ -177,8 +183,9 @@ def test_batcher_gathers_concurrent_items_by_key_and_keeps_order():
 
     res = asyncio.run(main())
     assert res == [["en:1", "en:2"], ["fr:3"], ["en:4", "en:5", "en:6"]]
-    assert all(len(items) <= 4 and len({k}) == 1 for k, items in calls)
-    assert len(calls) == 3  # [1,2,4,5] en, [3] fr, [6] en
+    # Everything was queued before the worker woke: the first key's items fill a batch of 4
+    # (skipping the other key's), then the other key, then the rest; no batch mixes keys.
+    assert calls == [("en", [1, 2, 4, 5]), ("fr", [3]), ("en", [6])]
 
 
 def test_batcher_errors_reach_every_caller_in_the_batch():
@@ -225,9 +232,10 @@ def test_graceful_shutdown_drains_on_sigterm_only_once():
     forces; SIGINT (Ctrl-C) closes without a drain."""
     import signal
     import time
-    from types import SimpleNamespace
 
-    from rgpu_serving.shutdown import GracefulShutdown
+    import uvicorn
+
+    from rgpu_serving.shutdown import DrainingServer
 
     class Model:
         draining = False
@@ -235,23 +243,25 @@ def test_graceful_shutdown_drains_on_sigterm_only_once():
         def start_draining(self):
             self.draining = True
 
-    server, model = SimpleNamespace(should_exit=False, force_exit=False), Model()
-    handler = GracefulShutdown(server, [model], drain_s=0.3)
-    handler(signal.SIGTERM, None)
+    def server_for(models, drain_s):
+        return DrainingServer(uvicorn.Config(app=None), models, drain_s=drain_s)
+
+    model = Model()
+    server = handler = server_for([model], drain_s=0.3)
+    handler.handle_exit(signal.SIGTERM, None)
     assert model.draining is True and server.should_exit is False
     time.sleep(0.6)
     assert server.should_exit is True and server.force_exit is False
-    handler(signal.SIGTERM, None)
+    handler.handle_exit(signal.SIGTERM, None)
     assert server.force_exit is True
 
-    server = SimpleNamespace(should_exit=False, force_exit=False)
-    handler = GracefulShutdown(server, [Model()], drain_s=30)
-    handler(signal.SIGTERM, None)
-    handler(signal.SIGTERM, None)  # impatient: skip the rest of the drain
+    server = server_for([Model()], drain_s=30)
+    server.handle_exit(signal.SIGTERM, None)
+    server.handle_exit(signal.SIGTERM, None)  # impatient: skip the rest of the drain
     assert server.should_exit is True and server.force_exit is False
 
-    server = SimpleNamespace(should_exit=False, force_exit=False)
-    GracefulShutdown(server, [Model()], drain_s=30)(signal.SIGINT, None)
+    server = server_for([Model()], drain_s=30)
+    server.handle_exit(signal.SIGINT, None)
     assert server.should_exit is True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 
@@ -27,7 +28,7 @@ def _assert_well_timed(words, lo: float, hi: float) -> None:
     assert words, "no words"
     for w in words:
         assert lo - 1e-6 <= w["start"] <= w["end"] <= hi + 1e-6, w
-    for a, b in zip(words, words[1:]):
+    for a, b in itertools.pairwise(words):
         assert a["start"] <= b["start"] and a["end"] <= b["start"] + 1e-6, (a, b)
 
 
@@ -172,3 +173,40 @@ def test_metrics_count_routes_and_audio_seconds(service, api):
         r'reflector_gpu_audio_seconds_total\{predictor="whisper",route="/transcribe"\} ([0-9.e+]+)', text
     )
     assert seconds and float(seconds.group(1)) >= 5.7
+
+
+FRENCH = (
+    "Bonjour à tous et bienvenue à la réunion de cette semaine. Aujourd'hui, nous allons parler du budget "
+    "et du calendrier du projet. Merci de partager votre écran."
+)
+
+
+def test_auto_language_is_detected_per_request_not_per_batch(service):
+    """An English and a French clip sent together with language=auto each come back with their
+    own language (before: one language was detected for the whole batch, and verbose_json's
+    ``language`` was empty)."""
+    from media import espeak_wav
+
+    clips = {
+        "en": ("english.wav", shared_audio("test_short.wav").read_bytes()),
+        "fr": ("french.wav", espeak_wav(FRENCH, "fr+f2", 125)),
+    }
+
+    async def one(client: httpx.AsyncClient, name: str, data: bytes) -> dict:
+        r = await client.post(
+            "/v1/audio/transcriptions",
+            files={"file": (name, data)},
+            data={"language": "auto", "response_format": "verbose_json"},
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def main() -> list[dict]:
+        headers = {"Authorization": f"Bearer {KEYS[0]}"}
+        async with httpx.AsyncClient(base_url=service.base, headers=headers, timeout=300) as client:
+            return await asyncio.gather(*(one(client, *clip) for clip in clips.values()))
+
+    english, french = asyncio.run(main())
+    assert english["language"] == "en", english
+    assert french["language"] == "fr", french
+    assert "budget" in _norm(french["text"]) and "reflector" in _norm(english["text"])

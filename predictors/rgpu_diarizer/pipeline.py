@@ -1,10 +1,10 @@
 """Loading a pyannote speaker-diarization pipeline and running it on in-memory audio.
 
-Sources, in order: the configured model (``REFLECTOR_GPU_DIARIZER_MODEL``), then KServe's
-``--model_dir`` (``/mnt/models``). Each is a pipeline directory in pyannote's layout (a
-``config.yaml`` whose ``segmentation`` / ``embedding`` (/ ``plda``) point at weight files,
-either as ``$model/<subfolder>`` or as paths relative to the directory), a ``config.yaml`` file,
-or a hub name (``pyannote/speaker-diarization-3.1``), which needs network and a token.
+Where it comes from is decided by the one model resolver (``rgpu_asr.models``): a pipeline
+directory in pyannote's layout (a ``config.yaml`` whose ``segmentation`` / ``embedding`` (/
+``plda``) point at weight files, either as ``$model/<subfolder>`` or as paths relative to the
+directory), a ``config.yaml`` file, or a hub name (``pyannote/speaker-diarization-3.1``), which
+needs network and a token.
 
 pyannote 4 quirks handled here: a config without PLDA (every 3.x pipeline, and any pipeline that
 clusters without VBx) makes ``SpeakerDiarization`` either download community-1's PLDA from the
@@ -26,17 +26,33 @@ from typing import Any
 
 import numpy as np
 
-from ._compat import prepare_pyannote
+from rgpu_asr.errors import ModelUnavailable
+from rgpu_asr.models import ModelChoice, ModelFamily
+from rgpu_asr.types import SAMPLE_RATE
+
+from .pyannote_compat import prepare_pyannote
 
 log = logging.getLogger("rgpu.diarizer")
 
-SAMPLE_RATE = 16_000
 CONFIG_NAME = "config.yaml"
 _WEIGHT_KEYS = ("segmentation", "embedding", "plda")
 
 
-class ModelUnavailable(RuntimeError):
-    """The pipeline cannot be had; the message says what to do."""
+def _pipeline_config(path: Path) -> Path | None:
+    if path.is_dir():
+        return path / CONFIG_NAME if (path / CONFIG_NAME).is_file() else None
+    return path if path.suffix in (".yaml", ".yml") else None
+
+
+FAMILY = ModelFamily(
+    name="diarization pipeline",
+    env="REFLECTOR_GPU_DIARIZER_MODEL",
+    expected=(
+        "a pyannote pipeline directory (a config.yaml whose segmentation and embedding point at weight files, "
+        "as in pyannote/speaker-diarization-3.1) or such a config.yaml"
+    ),
+    accepts=_pipeline_config,
+)
 
 
 @dataclass(frozen=True)
@@ -44,38 +60,6 @@ class Turn:
     start: float
     end: float
     speaker: Any  # pyannote's label (e.g. "SPEAKER_00")
-
-
-# ---- where the pipeline comes from -----------------------------------------------------------
-def _looks_local(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~")) or name.endswith((".yaml", ".yml"))
-
-
-def resolve_source(model: str, model_dir: str | None) -> tuple[str, Path | str]:
-    """``("local", config.yaml path)`` or ``("hub", repo id)``."""
-    for candidate in (model, model_dir):
-        if not candidate:
-            continue
-        path = Path(candidate).expanduser()
-        if path.is_dir():
-            config = path / CONFIG_NAME
-            if not config.is_file():
-                raise ModelUnavailable(
-                    f"{path} is not a pyannote pipeline directory: {CONFIG_NAME} is missing (expected a config.yaml "
-                    "whose segmentation and embedding point at weight files, as in pyannote/speaker-diarization-3.1)"
-                )
-            return "local", config
-        if path.is_file():
-            return "local", path
-        if candidate is model and _looks_local(candidate):
-            raise ModelUnavailable(f"diarization pipeline {candidate} does not exist")
-    if model and not _looks_local(model):
-        return "hub", model
-    raise ModelUnavailable(
-        "no diarization pipeline configured: set REFLECTOR_GPU_DIARIZER_MODEL to a pipeline directory "
-        "(config.yaml + weights) or a Hugging Face hub name (e.g. pyannote/speaker-diarization-3.1, with "
-        "REFLECTOR_GPU_DIARIZER_HF_TOKEN), or pass --model_dir (KServe mounts storageUri at /mnt/models)"
-    )
 
 
 def hub_token(configured: str) -> str | None:
@@ -139,7 +123,7 @@ def prepare_config(config: dict, base: Path | str, token: str | None, cache_dir:
                 params[key] = str(base / candidate)
             elif candidate.is_absolute() and not candidate.exists():
                 raise ModelUnavailable(f"the pipeline's {key} weights {candidate} do not exist")
-    if local:
+    if isinstance(base, Path):
         for key in ("segmentation", "embedding"):
             value = params.get(key)
             if isinstance(value, str) and value.startswith("$model/"):
@@ -151,7 +135,8 @@ def prepare_config(config: dict, base: Path | str, token: str | None, cache_dir:
         params["plda"] = None  # 3.x configs: no PLDA (pyannote 4 would fetch community-1's)
     if params.get("plda") is None and clustering == "VBxClustering":
         raise ModelUnavailable("the pipeline uses VBxClustering, which needs a PLDA: add 'plda' to its config.yaml")
-    expand_subfolders(config, base, token=token, cache_dir=cache_dir)
+    # A local pipeline's directory goes in as a Path, as pyannote's own local loading passes it.
+    expand_subfolders(config, base, token=token, cache_dir=cache_dir)  # type: ignore[arg-type]
     return config
 
 
@@ -190,16 +175,15 @@ def pick_device(device: str):
 
 
 def load_pipeline(
-    model: str,
-    model_dir: str | None = None,
+    choice: ModelChoice,
     token: str = "",
     cache_dir: str | None = None,
     device: str = "auto",
     segmentation_batch_size: int = 0,
     embedding_batch_size: int = 0,
-):
-    """The pyannote ``SpeakerDiarization`` pipeline, on the chosen device."""
-    kind, where = resolve_source(model, model_dir)
+) -> Any:
+    """The pyannote ``SpeakerDiarization`` pipeline the resolver chose, on the chosen device."""
+    kind, where = ("local", Path(choice.source)) if choice.local else ("hub", choice.source)
     tok = hub_token(token) if kind == "hub" else None
     if kind == "hub":
         config_path = fetch_hub_config(str(where), tok, cache_dir)

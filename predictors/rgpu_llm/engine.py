@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from rgpu_serving.errors import ApiError, check_text
+from rgpu_asr.errors import InvalidInput, ModelUnavailable, check_text
+from rgpu_asr.models import ModelFamily, hub_unavailable, resolve_model
 
 from .settings import LLMSettings
 
@@ -28,11 +28,7 @@ log = logging.getLogger("rgpu.llm")
 
 #: JSON compiler options: a fixed, compact layout (no free whitespace, which small models can
 #: otherwise fill forever); a schema's own ``x-guidance`` options still apply on top.
-JSON_DEFAULTS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
-
-
-class ModelUnavailable(RuntimeError):
-    pass
+JSON_DEFAULTS: Any = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
 
 @dataclass
@@ -82,50 +78,46 @@ def has_cuda() -> bool:
         return False
 
 
-def resolve_source(model: str, model_dir: str | None, gguf_file: str = "") -> tuple[str, str | None, bool]:
-    """(directory or hub name, GGUF file name inside it or None, is_local)."""
-    for candidate in (model, model_dir):
-        if not candidate:
-            continue
-        path = Path(candidate).expanduser()
-        if path.is_file():
-            if path.suffix.lower() != ".gguf":
-                raise ModelUnavailable(f"{path} is a file but not a .gguf model")
-            return str(path.parent), path.name, True
-        if path.is_dir():
-            if gguf_file:
-                if not (path / gguf_file).is_file():
-                    raise ModelUnavailable(f"GGUF file {gguf_file} not found in {path}")
-                return str(path), gguf_file, True
-            if (path / "config.json").is_file():
-                return str(path), None, True
-            ggufs = sorted(p.name for p in path.glob("*.gguf"))
-            if len(ggufs) == 1:
-                return str(path), ggufs[0], True
-            if ggufs:
-                raise ModelUnavailable(
-                    f"{path} holds several GGUF files ({', '.join(ggufs)}); pick one with REFLECTOR_GPU_LLM_GGUF_FILE"
-                )
-            raise ModelUnavailable(
-                f"{path} is not a transformers model directory (config.json) and holds no .gguf file"
-            )
-        if candidate is model and model.startswith(("/", "./", "../", "~")):
-            raise ModelUnavailable(f"LLM model path {model} does not exist")
-        if candidate is model:
-            return model, gguf_file or None, False
-    raise ModelUnavailable(
-        "no LLM configured: set REFLECTOR_GPU_LLM_MODEL to a model directory, a .gguf file or a hub name, "
-        "or pass --model_dir (KServe mounts storageUri at /mnt/models)"
-    )
+def _llm_model(path: Path) -> Path | None:
+    if path.is_file():
+        return path if path.suffix.lower() == ".gguf" else None
+    return path if (path / "config.json").is_file() or any(path.glob("*.gguf")) else None
+
+
+FAMILY = ModelFamily(
+    name="LLM",
+    env="REFLECTOR_GPU_LLM_MODEL",
+    expected="a transformers model directory (config.json), a .gguf file, or a directory holding one .gguf file",
+    accepts=_llm_model,
+)
+
+
+def gguf_in(path: Path, gguf_file: str = "") -> tuple[str, str | None]:
+    """``(directory, GGUF file name or None)`` for a local model the resolver accepted."""
+    if path.is_file():
+        return str(path.parent), path.name
+    if gguf_file:
+        if not (path / gguf_file).is_file():
+            raise ModelUnavailable(f"GGUF file {gguf_file} not found in {path}")
+        return str(path), gguf_file
+    if (path / "config.json").is_file():
+        return str(path), None
+    ggufs = sorted(p.name for p in path.glob("*.gguf"))
+    if len(ggufs) > 1:
+        raise ModelUnavailable(
+            f"{path} holds several GGUF files ({', '.join(ggufs)}); pick one with REFLECTOR_GPU_LLM_GGUF_FILE"
+        )
+    return str(path), ggufs[0]
 
 
 class LLMEngine:
-    def __init__(self, settings: LLMSettings, model_dir: str | None = None):
+    def __init__(self, settings: LLMSettings, model_dir: str | None = None, packaged: Callable[[], Path] | None = None):
         self.settings = settings
         self.model_dir = model_dir
-        self.model = None
-        self.tokenizer = None
-        self.ll_tokenizer = None
+        self.packaged = packaged
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.ll_tokenizer: Any = None
         self.device = "cpu"
         self.dtype_name = "float32"
         self.context_length = 0
@@ -139,7 +131,9 @@ class LLMEngine:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         s = self.settings
-        source, gguf, local = resolve_source(s.model, self.model_dir, s.gguf_file)
+        choice = resolve_model(FAMILY, s.model, model_dir=self.model_dir, packaged=self.packaged)
+        local = choice.local
+        source, gguf = gguf_in(Path(choice.source), s.gguf_file) if local else (choice.source, s.gguf_file or None)
         self.device = s.device if s.device != "auto" else ("cuda" if has_cuda() else "cpu")
         if s.dtype != "auto":
             dtype = getattr(torch, s.dtype)
@@ -162,13 +156,7 @@ class LLMEngine:
             self.model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
         except Exception as exc:
             if not local:
-                offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
-                raise ModelUnavailable(
-                    f"could not load LLM '{source}' from the hub ({type(exc).__name__}: {exc})"
-                    + (" (HF_HUB_OFFLINE is set)" if offline else "")
-                    + "; without network access, point REFLECTOR_GPU_LLM_MODEL or --model_dir at a local "
-                    "model directory or .gguf file"
-                ) from exc
+                raise hub_unavailable(FAMILY, choice, exc) from exc
             raise
         self.model.to(self.device)
         self.model.eval()
@@ -211,7 +199,7 @@ class LLMEngine:
             try:
                 text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             except Exception as exc:  # template refused the conversation (e.g. roles out of order)
-                raise ApiError(400, f"the model's chat template rejected the messages: {exc}") from exc
+                raise InvalidInput(f"the model's chat template rejected the messages: {exc}") from exc
         else:
             text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -226,8 +214,7 @@ class LLMEngine:
         cap = self.settings.max_tokens_limit
         if cap:
             if max_tokens is not None and max_tokens > cap:
-                raise ApiError(
-                    400,
+                raise InvalidInput(
                     f"max_tokens is {max_tokens}, over this server's limit of {cap} "
                     "(REFLECTOR_GPU_LLM_MAX_TOKENS_LIMIT)",
                 )
@@ -235,15 +222,13 @@ class LLMEngine:
         limit = self.context_length
         if max_tokens is None:
             if prompt_tokens >= limit:
-                raise ApiError(
-                    400,
+                raise InvalidInput(
                     f"This model's maximum context length is {limit} tokens. However, your messages resulted in "
                     f"{prompt_tokens} tokens. Please reduce the length of the messages.",
                 )
             return min(default, limit - prompt_tokens)
         if prompt_tokens + max_tokens > limit:
-            raise ApiError(
-                400,
+            raise InvalidInput(
                 f"This model's maximum context length is {limit} tokens. However, you requested "
                 f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in the "
                 "completion). Please reduce the length of the messages or completion.",
@@ -259,11 +244,11 @@ class LLMEngine:
             try:
                 schema = json.loads(schema)
             except json.JSONDecodeError as exc:
-                raise ApiError(400, f"the JSON schema is not valid JSON: {exc}") from exc
+                raise InvalidInput(f"the JSON schema is not valid JSON: {exc}") from exc
         if isinstance(schema, bool):
             schema = {} if schema else {"not": {}}
         if not isinstance(schema, dict):
-            raise ApiError(400, "the JSON schema must be an object")
+            raise InvalidInput("the JSON schema must be an object")
         try:
             from jsonschema.validators import validator_for
 
@@ -271,18 +256,18 @@ class LLMEngine:
         except ImportError:
             pass
         except Exception as exc:
-            raise ApiError(400, f"invalid JSON schema: {getattr(exc, 'message', exc)}") from exc
+            raise InvalidInput(f"invalid JSON schema: {getattr(exc, 'message', exc)}") from exc
         try:
             grammar = LLMatcher.grammar_from_json_schema(schema, defaults=JSON_DEFAULTS)
         except (ValueError, TypeError) as exc:
-            raise ApiError(400, f"unsupported JSON schema: {exc}") from exc
+            raise InvalidInput(f"unsupported JSON schema: {exc}") from exc
         error = LLMatcher.validate_grammar(grammar, self.ll_tokenizer)
         if error:
-            raise ApiError(400, f"unsupported JSON schema: {error}")
+            raise InvalidInput(f"unsupported JSON schema: {error}")
         return grammar
 
     # ---- generation --------------------------------------------------------------------
-    def generate(self, requests: list[GenRequest]) -> list[GenResult]:
+    def generate(self, requests: list[GenRequest]) -> list[GenResult | Exception]:
         """Decode every request in one batch (called on the batcher's inference thread)."""
         import torch
         from llguidance import LLMatcher

@@ -152,7 +152,7 @@ def text_completion(cid: str, model: str, created: int, texts: list[str], result
         "model": model,
         "choices": [
             {"index": i, "text": t, "logprobs": None, "finish_reason": finish(r.finish_reason)}
-            for i, (t, r) in enumerate(zip(texts, results))
+            for i, (t, r) in enumerate(zip(texts, results, strict=True))
         ],
         "usage": usage(prompt_tokens, sum(r.completion_tokens for r in results)),
     }

@@ -13,19 +13,20 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
-from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from pydantic import BaseModel, ConfigDict
 
 import rgpu_contract as contract
-from rgpu_serving.batching import DynamicBatcher
+from rgpu_asr.batching import DynamicBatcher
 from rgpu_serving.errors import ApiError
 from rgpu_serving.metrics import BATCH_SIZE
-from rgpu_serving.predictor import ReflectorPredictor, v1_instances
+from rgpu_serving.predictor import Predictor
+from rgpu_serving.protocol import InferRequest, InferResponse, v2_response, v2_strings
 from rgpu_serving.settings import ServingSettings
 
 from . import openai_api as oa
@@ -73,13 +74,20 @@ def _seed(seed: int) -> int:
     return seed % 2**64
 
 
-class LLMPredictor(ReflectorPredictor):
+class LLMPredictor(Predictor):
+    v1_instance = LLMRequest
+    v1_example = "{'instances': [{'prompt': '...', 'gen_schema'?: {...}, 'gen_cfg'?: {...}}]}"
+
     def __init__(self, name: str, engine: LLMEngine, settings: ServingSettings):
         super().__init__(name, settings)
         self.engine = engine
         s = engine.settings
         self.batcher: DynamicBatcher[GenRequest, GenResult] = DynamicBatcher(
-            self._run_batch, max_batch=s.max_batch, max_wait_s=s.max_batch_wait_ms / 1000, name=name
+            self._run_batch,
+            max_batch=s.max_batch,
+            max_wait_s=s.max_batch_wait_ms / 1000,
+            name=name,
+            on_batch=BATCH_SIZE.labels(name).observe,
         )
         self.created = oa.now()
         self._grammars: collections.OrderedDict[str, str] = collections.OrderedDict()
@@ -89,8 +97,7 @@ class LLMPredictor(ReflectorPredictor):
     def load_model(self) -> None:
         self.engine.load()
 
-    def _run_batch(self, _key: Hashable, items: list[GenRequest]) -> list[GenResult]:
-        BATCH_SIZE.labels(self.name).observe(len(items))
+    def _run_batch(self, _key: Hashable, items: list[GenRequest]) -> Sequence[GenResult | BaseException]:
         return self.engine.generate(items)
 
     def model_names(self) -> list[str]:
@@ -98,19 +105,15 @@ class LLMPredictor(ReflectorPredictor):
         return list(dict.fromkeys([self.name, *extra]))
 
     # ---- routes ------------------------------------------------------------------------
-    def priority_router(self) -> APIRouter:
-        """``GET /v1/models`` in OpenAI's shape; it must win over KServe's V1 model list."""
+    def router(self) -> APIRouter:
         r = APIRouter(tags=[self.name])
+        # Registered before KServe's routes (rgpu_serving.app): the OpenAI list wins the path.
         r.add_api_route(
             MODELS_PATH,
             self.list_models,
             methods=["GET"],
             summary="OpenAI model list (shadows KServe's V1 list on this path)",
         )
-        return r
-
-    def router(self) -> APIRouter:
-        r = APIRouter(tags=[self.name])
         r.add_api_route(
             contract.LLM_PATH,
             self.llm,
@@ -252,8 +255,9 @@ class LLMPredictor(ReflectorPredictor):
     async def completions(self, body: oa.CompletionRequest):
         self.require_ready()
         prompt = body.prompt
+        ids: list[int]
         if isinstance(prompt, list) and prompt and all(isinstance(t, int) for t in prompt):
-            ids = list(prompt)
+            ids = [int(t) for t in prompt]
             vocab = self.engine.vocab_size()
             if not all(0 <= t < vocab for t in ids):  # the tokenizer and the embedding fail on these
                 raise ApiError(400, f"prompt: token ids must be between 0 and {vocab - 1}")
@@ -262,8 +266,9 @@ class LLMPredictor(ReflectorPredictor):
             if isinstance(prompt, list):
                 if len(prompt) != 1:
                     raise ApiError(400, "prompt: send one prompt per request (a string or a list with one string)")
-                prompt = prompt[0]
-            text_prompt = str(prompt)
+                text_prompt = str(prompt[0])
+            else:
+                text_prompt = str(prompt)
             ids = await asyncio.to_thread(self.engine.encode_text, text_prompt)
         if not ids:
             raise ApiError(400, "prompt is empty")
@@ -338,29 +343,16 @@ class LLMPredictor(ReflectorPredictor):
             return {"text": await self._generate_llm(body.prompt, body.gen_schema, body.gen_cfg)}
 
     # ---- KServe V1 / V2 protocol -------------------------------------------------------
-    async def predict(self, payload: Any, headers: dict[str, str] | None = None, response_headers=None) -> Any:
-        """V1: ``{"instances": [{"prompt", "gen_schema"?, "gen_cfg"?}]}`` -> ``{"predictions": [{"text"}]}``;
-        V2: BYTES input ``prompt`` (one element per prompt) -> BYTES output ``text``."""
-        self.require_ready()
-        with self.admission.admit():
-            if isinstance(payload, InferRequest):
-                inputs = {i.name: i for i in payload.inputs}
-                if "prompt" not in inputs:
-                    raise ApiError(400, "V2 request needs a BYTES input named 'prompt'")
-                prompts = [p.decode() if isinstance(p, bytes) else str(p) for p in inputs["prompt"].data]
-                texts = await asyncio.gather(*(self._generate_llm(p, None, None) for p in prompts))
-                out = InferOutput(name="text", shape=[len(texts)], datatype="BYTES", data=list(texts))
-                return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=[out])
-            instances = v1_instances(
-                payload, "{'instances': [{'prompt': '...', 'gen_schema'?: {...}, 'gen_cfg'?: {...}}]}"
-            )
-            for inst in instances:
-                if not isinstance(inst, dict) or not isinstance(inst.get("prompt"), str):
-                    raise ApiError(400, "each instance needs a string 'prompt'")
-            texts = await asyncio.gather(
-                *(self._generate_llm(i["prompt"], i.get("gen_schema"), i.get("gen_cfg")) for i in instances)
-            )
-            return {"predictions": [{"text": t} for t in texts]}
+    async def predict_v1(self, instances: list[LLMRequest]) -> list[Any]:
+        """``[{"prompt", "gen_schema"?, "gen_cfg"?}]`` -> ``[{"text"}]``."""
+        texts = await asyncio.gather(*(self._generate_llm(i.prompt, i.gen_schema, i.gen_cfg) for i in instances))
+        return [{"text": t} for t in texts]
+
+    async def predict_v2(self, request: InferRequest) -> InferResponse:
+        """BYTES input ``prompt`` (one element per prompt) -> BYTES output ``text``."""
+        prompts = v2_strings(request, "prompt", required=True)
+        texts = await asyncio.gather(*(self._generate_llm(p, None, None) for p in prompts))
+        return v2_response(request, self.name, {"text": list(texts)})
 
 
 def build_predictor(
@@ -368,10 +360,7 @@ def build_predictor(
     model_dir: str | None = None,
     settings: ServingSettings | None = None,
     llm: LLMSettings | None = None,
+    packaged: Callable[[], Path] | None = None,
 ) -> LLMPredictor:
-    settings = settings or ServingSettings()
-    llm = llm or LLMSettings()
-    if not llm.model and settings.model:  # the operator's REFLECTOR_GPU_MODEL
-        llm.model = settings.model
-    engine = LLMEngine(llm, model_dir=model_dir)
-    return LLMPredictor(name, engine, settings)
+    engine = LLMEngine(llm or LLMSettings(), model_dir=model_dir, packaged=packaged)
+    return LLMPredictor(name, engine, settings or ServingSettings())

@@ -13,6 +13,8 @@ import logging
 import os
 import sys
 
+import rgpu_contract as contract
+from rgpu_asr import torchaudio_compat
 from rgpu_serving.cli import run_predictors
 from rgpu_serving.settings import ListenSettings, ServingSettings
 
@@ -40,8 +42,11 @@ def selected(env: dict[str, str]) -> list[str]:
 
 
 def main() -> int:
+    # pyannote and NeMo import torchaudio; see rgpu_asr.torchaudio_compat for why this is needed.
+    torchaudio_compat.install()
     listen = ListenSettings()
-    settings = ServingSettings()
+    # On a laptop the API docs are browsable without a key unless configured otherwise.
+    settings = ServingSettings() if os.environ.get(contract.ENV_API_DOCS) else ServingSettings(api_docs="open")
     wanted = selected(dict(os.environ))
     unknown = [p for p in wanted if p not in PREDICTORS]
     if unknown:

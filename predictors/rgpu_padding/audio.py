@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from rgpu_serving.errors import ApiError
+from rgpu_asr.errors import UndecodableAudio
 
-SAMPLE_RATE = 48_000  # Opus' native rate
+OPUS_RATE = 48_000  # Opus' native rate (padding's output; the models' input is 16 kHz)
 LAYOUT = "stereo"
-TIME_BASE = Fraction(1, SAMPLE_RATE)
+TIME_BASE = Fraction(1, OPUS_RATE)
 
 
 class Cancelled(Exception):
@@ -55,24 +55,24 @@ def pad_file(src: Path, dst: Path, delay_s: float, cancel: threading.Event, bit_
     import av.filter
     from av.audio.resampler import AudioResampler
 
-    delay = int(round(delay_s * SAMPLE_RATE))
+    delay = int(round(delay_s * OPUS_RATE))
     try:
         inp = av.open(str(src))
     except av.FFmpegError as exc:
-        raise ApiError(422, f"track_url is not a decodable audio file: {exc}") from exc
-    decoded = written = 0
+        raise UndecodableAudio(f"track_url is not a decodable audio file: {exc}") from exc
+    decoded, written = 0.0, 0
     with inp:
         stream = next((s for s in inp.streams if s.type == "audio"), None)
         if stream is None:
-            raise ApiError(422, "track_url has no audio stream")
+            raise UndecodableAudio("track_url has no audio stream")
         with av.open(str(dst), "w", format="webm") as out:
-            ostream = out.add_stream("libopus", rate=SAMPLE_RATE)
+            ostream = out.add_stream("libopus", rate=OPUS_RATE)
             ostream.layout = LAYOUT
             ostream.bit_rate = bit_rate
             graph = av.filter.Graph()
             source = graph.add(
                 "abuffer",
-                args=f"time_base=1/{SAMPLE_RATE}:sample_rate={SAMPLE_RATE}:sample_fmt=s16:channel_layout={LAYOUT}",
+                args=f"time_base=1/{OPUS_RATE}:sample_rate={OPUS_RATE}:sample_fmt=s16:channel_layout={LAYOUT}",
             )
             resample = graph.add("aresample", args="async=1")  # fills gaps in the track's timeline with silence
             adelay = graph.add("adelay", args=f"delays={delay}S|{delay}S:all=1")
@@ -81,7 +81,7 @@ def pad_file(src: Path, dst: Path, delay_s: float, cancel: threading.Event, bit_
             resample.link_to(adelay)
             adelay.link_to(sink)
             graph.configure()
-            resampler = AudioResampler(format="s16", layout=LAYOUT, rate=SAMPLE_RATE)
+            resampler = AudioResampler(format="s16", layout=LAYOUT, rate=OPUS_RATE)
 
             def drain() -> None:
                 nonlocal written
@@ -90,6 +90,7 @@ def pad_file(src: Path, dst: Path, delay_s: float, cancel: threading.Event, bit_
                         frame = sink.pull()
                     except (av.BlockingIOError, av.EOFError):
                         return
+                    assert isinstance(frame, av.AudioFrame)  # an audio filter graph's output
                     frame.time_base = TIME_BASE
                     written += frame.samples
                     for packet in ostream.encode(frame):
@@ -97,7 +98,7 @@ def pad_file(src: Path, dst: Path, delay_s: float, cancel: threading.Event, bit_
 
             def push(frames) -> None:
                 for frame in frames or ():
-                    frame.sample_rate = SAMPLE_RATE
+                    frame.sample_rate = OPUS_RATE
                     frame.time_base = TIME_BASE
                     source.push(frame)
                     drain()
@@ -106,16 +107,17 @@ def pad_file(src: Path, dst: Path, delay_s: float, cancel: threading.Event, bit_
                 for frame in inp.decode(stream):
                     if cancel.is_set():
                         raise Cancelled()
-                    decoded += frame.samples / (frame.sample_rate or SAMPLE_RATE)
+                    assert isinstance(frame, av.AudioFrame)  # decoded from the audio stream
+                    decoded += frame.samples / (frame.sample_rate or OPUS_RATE)
                     push(resampler.resample(frame))
             except av.FFmpegError as exc:
-                raise ApiError(422, f"track_url could not be decoded: {exc}") from exc
+                raise UndecodableAudio(f"track_url could not be decoded: {exc}") from exc
             push(resampler.resample(None))
             source.push(None)
             drain()
             for packet in ostream.encode(None):
                 out.mux(packet)
-    return PadResult(decoded, written / SAMPLE_RATE, delay)
+    return PadResult(decoded, written / OPUS_RATE, delay)
 
 
 def valid_delay(seconds: float, limit: float) -> bool:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from rgpu_serving.predictor import ReflectorPredictor
+from rgpu_serving.predictor import Predictor
 from rgpu_serving.settings import ServingSettings
 
 from .predictor import build_predictor
 
 
-def build(settings: ServingSettings) -> ReflectorPredictor:
+def build(settings: ServingSettings) -> Predictor:
     return build_predictor("padding", settings=settings)

@@ -25,10 +25,11 @@ from prometheus_client import Counter
 from pydantic import BaseModel, Field
 
 import rgpu_contract as contract
+from rgpu_asr.errors import CoreError
 from rgpu_serving.errors import ApiError
 from rgpu_serving.fetch import check_url, download, upload
 from rgpu_serving.metrics import record_audio
-from rgpu_serving.predictor import ReflectorPredictor
+from rgpu_serving.predictor import Predictor
 from rgpu_serving.settings import ServingSettings
 
 from .audio import Cancelled, PadResult, check_codecs, pad_file, valid_delay
@@ -50,7 +51,7 @@ class _CallerGone(Exception):
     pass
 
 
-class PaddingPredictor(ReflectorPredictor):
+class PaddingPredictor(Predictor):
     def __init__(self, name: str, settings: ServingSettings, padding: PaddingSettings):
         super().__init__(name, settings)
         self.padding = padding
@@ -142,7 +143,7 @@ class PaddingPredictor(ReflectorPredictor):
                 result = None
             except Cancelled:
                 result = None
-            except ApiError:
+            except (ApiError, CoreError):
                 JOBS.labels(self.name, "failed").inc()
                 raise
             finally:
@@ -174,7 +175,9 @@ class PaddingPredictor(ReflectorPredictor):
                 return None
             return await self._job(body, cancel)
 
-    async def predict(self, payload: Any, headers: dict[str, str] | None = None, response_headers=None) -> Any:
+    async def predict(
+        self, payload: Any, headers: dict[str, str] | None = None, response_headers: dict[str, str] | None = None
+    ) -> Any:
         raise ApiError(400, f"the padding predictor has no inference protocol; use POST {contract.PAD_PATH}")
 
 

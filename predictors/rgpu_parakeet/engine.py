@@ -14,21 +14,22 @@ import logging
 import re
 import threading
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from rgpu_serving.errors import ApiError
-from rgpu_serving.formats import ChunkTranscript, TextSegment
-from rgpu_serving.timing import Word
-from rgpu_serving.torchaudio_compat import import_torchaudio
-from rgpu_serving.transcription import TranscriptionEngine
+from rgpu_asr.engine import EngineLimits, Samples
+from rgpu_asr.errors import InvalidInput, ModelUnavailable
+from rgpu_asr.models import ModelChoice, ModelFamily, hub_unavailable, resolve_model
+from rgpu_asr.torchaudio_compat import import_torchaudio
+from rgpu_asr.types import SAMPLE_RATE, ChunkTranscript, TextSegment, Word
 
 from .settings import ParakeetSettings
 
 log = logging.getLogger("rgpu.parakeet")
 
-SAMPLE_RATE = 16_000
 DEFAULT_HUB_MODEL = "nvidia/parakeet-tdt-0.6b-v2"
 
 #: parakeet-tdt-0.6b-v3: the 25 European languages of its model card (it detects the language itself).
@@ -80,10 +81,6 @@ _CHATTY_LOGGERS = (
 )
 
 
-class ModelUnavailable(RuntimeError):
-    pass
-
-
 def languages_for(source: str, configured: str = "") -> tuple[str, ...]:
     """Languages a model accepts: configured, else by known model name, else English only."""
     if configured.strip():
@@ -95,35 +92,22 @@ def languages_for(source: str, configured: str = "") -> tuple[str, ...]:
     return ("en",)
 
 
-def find_nemo_file(candidate: Path) -> Path:
+def find_nemo_file(candidate: Path) -> Path | None:
     """The ``.nemo`` file named, or the single one inside a directory (KServe ``/mnt/models``)."""
     if candidate.is_file():
-        if candidate.suffix != ".nemo":
-            raise ModelUnavailable(f"{candidate} is not a NeMo model: a .nemo file is expected")
-        return candidate
+        return candidate if candidate.suffix == ".nemo" else None
     found = sorted(candidate.glob("*.nemo")) or sorted(candidate.glob("*/*.nemo"))
-    if not found:
-        raise ModelUnavailable(
-            f"no .nemo model file in {candidate} (KServe's storageUri should hold e.g. parakeet-tdt-0.6b-v2.nemo)"
-        )
     if len(found) > 1:
         log.warning("several .nemo files in %s; using %s", candidate, found[0])
-    return found[0]
+    return found[0] if found else None
 
 
-def resolve_model(model: str, model_dir: str | None) -> tuple[str, bool]:
-    """``(source, is_local)``: a local .nemo file if one is named or mounted, else a hub name."""
-    for candidate in (model, model_dir):
-        if candidate and Path(candidate).exists():
-            return str(find_nemo_file(Path(candidate))), True
-    if model:
-        if model.startswith(("/", "./", "../", "~")) or model.endswith(".nemo"):
-            raise ModelUnavailable(f"Parakeet model {model} does not exist")
-        return model, False
-    raise ModelUnavailable(
-        "no Parakeet model configured: set REFLECTOR_GPU_PARAKEET_MODEL to a .nemo file, a directory holding "
-        f"one, or a hub name (e.g. {DEFAULT_HUB_MODEL}), or pass --model_dir (KServe mounts storageUri at /mnt/models)"
-    )
+FAMILY = ModelFamily(
+    name="Parakeet",
+    env="REFLECTOR_GPU_PARAKEET_MODEL",
+    expected="a .nemo file, or a directory holding one (e.g. parakeet-tdt-0.6b-v2.nemo)",
+    accepts=find_nemo_file,
+)
 
 
 def pick_device(device: str) -> str:
@@ -181,18 +165,25 @@ def quiet_nemo(level: str = "ERROR") -> None:
             warnings.filterwarnings("ignore", module=rf"{re.escape(module)}(\..*)?$")
 
 
-class ParakeetEngine(TranscriptionEngine):
-    min_chunk_s = 0.5  # NeMo fails on shorter input: the core pads shorter chunks with silence
+class ParakeetEngine:
+    #: Parakeet v3 finds the language itself but does not report it; v2 is English only.
+    detects_language = False
 
-    def __init__(self, settings: ParakeetSettings, model_dir: str | None = None):
+    def __init__(self, settings: ParakeetSettings, model_dir: str | None = None, hub_default: str = ""):
         self.settings = settings
         self.model_dir = model_dir
+        self.hub_default = hub_default
         profile = settings.resolved
         self.profile = settings.profile
-        self.max_batch = profile.batch_size
-        self.max_wait_s = profile.max_batch_wait_ms / 1000
-        self.max_chunk_s = profile.max_chunk_s
-        self.model = None
+        # NeMo fails on input under 0.5 s: the transcriber pads shorter chunks with silence.
+        self.limits = EngineLimits(
+            max_chunk_s=profile.max_chunk_s,
+            min_chunk_s=0.5,
+            max_batch=profile.batch_size,
+            max_wait_s=profile.max_batch_wait_ms / 1000,
+        )
+        self.choice: ModelChoice | None = None
+        self.model: Any = None
         self.source = ""
         self.device = "cpu"
         self.autocast_dtype = None
@@ -205,7 +196,8 @@ class ParakeetEngine(TranscriptionEngine):
     # ---- model -------------------------------------------------------------------------
     def load(self) -> None:
         quiet_nemo(self.settings.nemo_log_level)
-        source, local = resolve_model(self.settings.model, self.model_dir)
+        choice = resolve_model(FAMILY, self.settings.model, model_dir=self.model_dir, hub_default=self.hub_default)
+        source, local = choice.source, choice.local
         try:
             import torch
             from nemo.collections.asr.models import ASRModel
@@ -228,15 +220,13 @@ class ParakeetEngine(TranscriptionEngine):
                 model = ASRModel.from_pretrained(source, map_location=torch.device(device))
         except Exception as exc:
             if not local:
-                raise ModelUnavailable(
-                    f"could not load Parakeet model '{source}' from the hub ({type(exc).__name__}: {exc}); "
-                    "without network access, point REFLECTOR_GPU_PARAKEET_MODEL or --model_dir at a local .nemo file"
-                ) from exc
+                raise hub_unavailable(FAMILY, choice, exc) from exc
             raise ModelUnavailable(f"could not load NeMo model {source}: {type(exc).__name__}: {exc}") from exc
         model.eval()
         self._enable_timestamps(model)
         self.model = model
         self.device = device
+        self.choice = choice
         self.source = source
         self.languages = languages_for(source, self.settings.languages)
         quiet_nemo(self.settings.nemo_log_level)
@@ -260,10 +250,9 @@ class ParakeetEngine(TranscriptionEngine):
             return "en" if self.languages == ("en",) else None
         code = language.strip().lower()
         if self.languages == ("en",) and code != "en":
-            raise ApiError(400, f"this Parakeet model only supports English; got language '{language}'")
+            raise InvalidInput(f"this Parakeet model only supports English; got language '{language}'")
         if code not in self.languages:
-            raise ApiError(
-                400,
+            raise InvalidInput(
                 f"unsupported language '{language}' for this Parakeet model; supported: {', '.join(self.languages)}",
             )
         return code
@@ -276,7 +265,10 @@ class ParakeetEngine(TranscriptionEngine):
 
         return torch.autocast(device_type="cuda", dtype=self.autocast_dtype)
 
-    def transcribe_batch(self, language: str | None, chunks: list[np.ndarray]) -> list[ChunkTranscript]:
+    def detect_language(self, clips: Sequence[Samples]) -> list[str]:
+        raise NotImplementedError("Parakeet does not report the language it decoded")
+
+    def transcribe_batch(self, language: str | None, chunks: Sequence[Samples]) -> list[ChunkTranscript]:
         """One NeMo ``transcribe`` call for all ``chunks`` (the model detects v3's language itself)."""
         assert self.model is not None, "model not loaded"
         import torch
@@ -292,7 +284,7 @@ class ParakeetEngine(TranscriptionEngine):
             out = out[0]
         self.calls += 1
         self.chunks += len(chunks)
-        return [to_chunk_transcript(h, len(a) / SAMPLE_RATE) for h, a in zip(out, audio)]
+        return [to_chunk_transcript(h, len(a) / SAMPLE_RATE) for h, a in zip(out, audio, strict=True)]
 
 
 def _r(x) -> float:

@@ -7,7 +7,7 @@ needs network access (offline, the predictor answers 503 with the reason). CPU u
 
 from __future__ import annotations
 
-from rgpu_serving.predictor import ReflectorPredictor
+from rgpu_serving.predictor import Predictor
 from rgpu_serving.settings import ServingSettings
 
 from .engine import DEFAULT_HUB_MODEL
@@ -15,10 +15,8 @@ from .predictor import build_predictor
 from .settings import ParakeetSettings
 
 
-def build(settings: ServingSettings) -> ReflectorPredictor:
+def build(settings: ServingSettings) -> Predictor:
     parakeet = ParakeetSettings()
-    if not parakeet.model:
-        parakeet.model = DEFAULT_HUB_MODEL
     if parakeet.device == "auto":
         parakeet.device = "cpu"
-    return build_predictor("parakeet", settings=settings, parakeet=parakeet)
+    return build_predictor("parakeet", settings=settings, parakeet=parakeet, hub_default=DEFAULT_HUB_MODEL)

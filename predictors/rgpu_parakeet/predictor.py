@@ -14,10 +14,7 @@ def build_predictor(
     model_dir: str | None = None,
     settings: ServingSettings | None = None,
     parakeet: ParakeetSettings | None = None,
+    hub_default: str = "",
 ) -> TranscriptionPredictor:
-    settings = settings or ServingSettings()
-    parakeet = parakeet or ParakeetSettings()
-    if not parakeet.model and settings.model:  # the operator's REFLECTOR_GPU_MODEL
-        parakeet.model = settings.model
-    engine = ParakeetEngine(parakeet, model_dir=model_dir)
-    return TranscriptionPredictor(name, engine, settings)
+    engine = ParakeetEngine(parakeet or ParakeetSettings(), model_dir=model_dir, hub_default=hub_default)
+    return TranscriptionPredictor(name, engine, settings or ServingSettings())

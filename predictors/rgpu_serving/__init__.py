@@ -1,12 +1,7 @@
-"""Shared serving core for every reflector-gpu predictor.
+"""The HTTP edge every reflector-gpu predictor shares: KServe adapters over ``rgpu_asr`` engines.
 
-Auth, audio decoding, upload streaming, URL fetching with an SSRF guard, VAD chunk planning,
-word timing, dynamic batching, metrics and the KServe wiring live here once. The core imports
-no engine: engines import the core and never each other.
+Auth (bearer keys, WebSocket included), the SSRF-guarded URL fetch, streamed uploads, typed
+requests (OpenAI form, from-URL JSON, KServe V1/V2), error-to-status mapping, admission, metrics,
+our FastAPI app with KServe's public V1/V2 routers, and the drain-first server. It imports no
+engine, and importing it changes no global state.
 """
-
-from . import torchaudio_compat as _torchaudio_compat
-
-# Every engine imports the core first: torch libraries that import torchaudio (pyannote, NeMo,
-# transformers) then survive a CUDA torchaudio next to CPU torch. Imports nothing by itself.
-_torchaudio_compat.install()

@@ -45,11 +45,11 @@ class KeyStore:
         self._refresh_s = refresh_s
         self._lock = threading.Lock()
         self._checked_at = 0.0
-        self._signature: tuple = ()
+        self._signature: tuple[tuple[str, int, int], ...] = ()
         self._keys: tuple[bytes, ...] = ()
         self._reload(force=True)
 
-    def _file_signature(self) -> tuple:
+    def _file_signature(self) -> tuple[tuple[str, int, int], ...]:
         if self._key_file is None:
             return ()
         sig = []
@@ -96,45 +96,73 @@ class KeyStore:
         return ok
 
 
-def is_open_path(path: str) -> bool:
-    """Probes, metrics and KServe's model-readiness reads stay open for kubelet and Prometheus."""
-    return path in contract.OPEN_PATHS or path in ("/docs", "/openapi.json") or contract.is_readiness_path(path)
+#: A browser cannot set headers on a WebSocket: OpenAI's SDKs send the key as a subprotocol.
+WS_KEY_PROTOCOL_PREFIX = "openai-insecure-api-key."
+
+
+def is_open_path(path: str, open_paths: frozenset[str] = contract.OPEN_PATHS) -> bool:
+    """Probes, KServe's model-readiness reads and ``open_paths`` stay open (kubelet, Prometheus)."""
+    return path in open_paths or contract.is_readiness_path(path)
+
+
+def presented_key(scope: Scope) -> tuple[str | None, bool]:
+    """``(key, something_was_sent)`` from ``Authorization: Bearer`` or, on a WebSocket, the
+    ``openai-insecure-api-key.<key>`` subprotocol."""
+    header = ""
+    protocols = ""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            header = value.decode("latin-1")
+        elif name == b"sec-websocket-protocol":
+            protocols = value.decode("latin-1")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip(), True
+    if scope["type"] == "websocket":
+        for proto in (p.strip() for p in protocols.split(",")):
+            if proto.startswith(WS_KEY_PROTOCOL_PREFIX) and len(proto) > len(WS_KEY_PROTOCOL_PREFIX):
+                return proto[len(WS_KEY_PROTOCOL_PREFIX) :], True
+    return None, bool(header)
 
 
 class BearerAuthMiddleware:
-    """401 + ``WWW-Authenticate: Bearer`` for every non-open HTTP route without a valid key."""
+    """401 + ``WWW-Authenticate: Bearer`` for every non-open HTTP route and every WebSocket
+    upgrade without a valid key. A refused upgrade is answered 401 before any message (ASGI's
+    WebSocket denial response), or closed with 1008 where the server cannot send one."""
 
-    def __init__(self, app: ASGIApp, keys: KeyStore | None):
+    def __init__(self, app: ASGIApp, keys: KeyStore | None, open_paths: frozenset[str] = contract.OPEN_PATHS):
         self.app = app
         self.keys = keys  # None: auth explicitly disabled
+        self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.keys is None or is_open_path(scope["path"]):
+        if scope["type"] not in ("http", "websocket") or self.keys is None:
             await self.app(scope, receive, send)
             return
-        header = ""
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                header = value.decode("latin-1")
-                break
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token.strip() and self.keys.verify(token.strip()):
+        if scope["type"] == "http" and is_open_path(scope["path"], self.open_paths):
             await self.app(scope, receive, send)
             return
-        detail = "missing API key" if not header else "invalid API key"
+        key, sent = presented_key(scope)
+        if key is not None and self.keys.verify(key):
+            await self.app(scope, receive, send)
+            return
+        detail = "invalid API key" if sent else "missing API key"
         body = json.dumps({"detail": f"{detail}: send 'Authorization: Bearer <key>'"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b'Bearer realm="reflector-gpu"'),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"www-authenticate", b'Bearer realm="reflector-gpu"'),
+        ]
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 401, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await receive()  # websocket.connect
+        if "websocket.http.response" in scope.get("extensions", {}):
+            await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": detail})
 
 
 def keystore_from_settings(apikey: str, apikey_file: Path | None, auth_disabled: bool) -> KeyStore | None:

@@ -1,14 +1,29 @@
-"""HTTP errors in the contract's shape: JSON ``{"detail": "..."}``, never a 500 for bad input."""
+"""HTTP errors in the contract's shape: JSON ``{"detail": "..."}``, never a 500 for bad input.
+
+The core and the engines raise :mod:`rgpu_asr.errors` kinds; this module is the one place that
+maps them (and KServe's own errors) to status codes.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+
+from rgpu_asr.errors import CoreError, InvalidInput, ModelUnavailable, TooLarge, UndecodableAudio
 
 log = logging.getLogger("rgpu.errors")
+
+#: Core error kind -> HTTP status (most specific first).
+CORE_STATUS: tuple[tuple[type[CoreError], int], ...] = (
+    (InvalidInput, 400),
+    (TooLarge, 413),
+    (UndecodableAudio, 422),
+    (ModelUnavailable, 503),
+)
 
 
 class ApiError(HTTPException):
@@ -23,14 +38,29 @@ def unavailable(detail: str, retry_after_s: int) -> ApiError:
     return ApiError(503, detail, headers={"Retry-After": str(retry_after_s)})
 
 
-def check_text(value: str, field: str) -> str:
-    """``value`` unchanged, or 400 when it cannot be encoded as UTF-8: JSON may carry lone
-    surrogates (``"\\ud800"``) that tokenizers then fail on with a 500."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ApiError(400, f"{field} is not valid Unicode text: {exc.reason} at position {exc.start}") from exc
-    return value
+def status_of(exc: CoreError) -> int:
+    for kind, status in CORE_STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def as_api_error(exc: CoreError, retry_after_s: int) -> ApiError:
+    """The HTTP form of a core error (503s carry ``Retry-After``)."""
+    status = status_of(exc)
+    headers = {"Retry-After": str(retry_after_s)} if status == 503 else None
+    return ApiError(status, exc.detail, headers=headers)
+
+
+def _core_error(retry_after_s: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handler(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, CoreError)
+        err = as_api_error(exc, retry_after_s)
+        if err.status_code >= 500:
+            log.error("%s: %s", type(exc).__name__, exc.detail)
+        return JSONResponse({"detail": err.detail}, status_code=err.status_code, headers=err.headers)
+
+    return handler
 
 
 def _validation_detail(exc: RequestValidationError) -> str:
@@ -41,32 +71,33 @@ def _validation_detail(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-async def _on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+async def _on_validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
     return JSONResponse({"detail": _validation_detail(exc)}, status_code=400)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
 
 
-async def _on_not_implemented(_: Request, exc: NotImplementedError) -> JSONResponse:
+async def _on_not_implemented(_: Request, exc: Exception) -> Response:
     # KServe raises this for protocol features a single-model predictor does not offer (model
     # versions); the request asked for something unsupported, it is not a server fault.
     return JSONResponse({"detail": f"not supported: {exc}"}, status_code=400)
 
 
-def _kserve_error(status: int):
+def _kserve_error(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
     """KServe's own errors (a V1/V2 body that is not JSON, an unknown model...) in the contract's
     shape: ``detail`` added; KServe's ``error`` kept for its protocol clients."""
 
-    async def handler(_: Request, exc: Exception) -> JSONResponse:
+    async def handler(_: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": str(exc), "error": str(exc)}, status_code=status)
 
     return handler
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     from kserve import errors as kserve_errors
 
     for name, status in (
@@ -78,6 +109,7 @@ def install_error_handlers(app: FastAPI) -> None:
     ):
         if (exc_class := getattr(kserve_errors, name, None)) is not None:
             app.add_exception_handler(exc_class, _kserve_error(status))
+    app.add_exception_handler(CoreError, _core_error(retry_after_s))
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(NotImplementedError, _on_not_implemented)
     app.add_exception_handler(Exception, _on_unexpected)

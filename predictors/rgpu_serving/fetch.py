@@ -16,19 +16,21 @@ import logging
 import os
 import socket
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
 from .errors import ApiError
+from .settings import ServingSettings
 
 log = logging.getLogger("rgpu.fetch")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_REDIRECTS = {301, 302, 303, 307, 308}
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class UrlPolicy:
     max_redirects: int = 5
 
     @classmethod
-    def from_settings(cls, settings) -> UrlPolicy:
+    def from_settings(cls, settings: ServingSettings) -> UrlPolicy:
         """The policy a predictor's ``ServingSettings`` describe (allowlist, caps, timeouts)."""
         return cls.from_allowlist(
             settings.url_allowlist_entries(),
@@ -56,8 +58,9 @@ class UrlPolicy:
         )
 
     @classmethod
-    def from_allowlist(cls, entries: list[str], **limits) -> UrlPolicy:
-        hosts, networks = set(), []
+    def from_allowlist(cls, entries: list[str], **limits: Any) -> UrlPolicy:
+        hosts: set[str] = set()
+        networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for entry in entries:
             try:
                 networks.append(ipaddress.ip_network(entry, strict=False))
@@ -66,7 +69,9 @@ class UrlPolicy:
         return cls(allow_hosts=frozenset(hosts), allow_networks=tuple(networks), **limits)
 
 
-def address_blocked(ip: IPAddress, allow_networks=()) -> bool:
+def address_blocked(
+    ip: IPAddress, allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+) -> bool:
     """True for any address that is not publicly routable, unless a CIDR allowlists it."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
@@ -87,7 +92,7 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
         pass
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    return list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
 
 
 async def check_url(url: str, policy: UrlPolicy, field: str) -> tuple[httpx.URL, IPAddress]:
@@ -120,12 +125,21 @@ async def check_url(url: str, policy: UrlPolicy, field: str) -> tuple[httpx.URL,
     return httpx.URL(url), addresses[0]
 
 
-def _pinned_request(client: httpx.AsyncClient, method: str, url: httpx.URL, ip: IPAddress, **kw) -> httpx.Request:
+def _pinned_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: httpx.URL,
+    ip: IPAddress,
+    headers: dict[str, str] | None = None,
+    content: AsyncIterator[bytes] | None = None,
+) -> httpx.Request:
     """A request that connects to ``ip`` while speaking to ``url``'s host (Host header and SNI)."""
-    headers = dict(kw.pop("headers", {}) or {})
+    headers = dict(headers or {})
     headers["Host"] = url.netloc.decode("ascii")
     extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-    return client.build_request(method, url.copy_with(host=str(ip)), headers=headers, extensions=extensions, **kw)
+    return client.build_request(
+        method, url.copy_with(host=str(ip)), headers=headers, extensions=extensions, content=content
+    )
 
 
 def _client(policy: UrlPolicy) -> httpx.AsyncClient:
@@ -142,7 +156,7 @@ class Downloaded:
     size: int
 
 
-async def _stream_to(resp: httpx.Response, out, policy: UrlPolicy, field: str) -> int:
+async def _stream_to(resp: httpx.Response, out: BinaryIO, policy: UrlPolicy, field: str) -> int:
     declared = resp.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > policy.max_bytes:
         raise ApiError(413, f"{field} is {declared} bytes, over the {policy.max_bytes}-byte limit")
@@ -179,37 +193,58 @@ async def download(
             path.unlink()
 
 
-async def _follow(url: str, out, policy: UrlPolicy, field: str) -> tuple[str, str, int]:
+async def _send(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    policy: UrlPolicy,
+    field: str,
+    follow: frozenset[int],
+    stream: bool = False,
+    headers: dict[str, str] | None = None,
+    body: Callable[[], AsyncIterator[bytes]] | None = None,
+) -> tuple[httpx.Response, str]:
+    """Send ``method`` to ``url``, following the redirects in ``follow``; every hop resolved,
+    checked and pinned. Returns the final response (open when ``stream``) and its URL."""
+    verb = "fetch" if method == "GET" else "upload to"
+    current = url
+    for _hop in range(policy.max_redirects + 1):
+        target, ip = await check_url(current, policy, field)
+        request = _pinned_request(
+            client, method, target, ip, headers=headers, content=body() if body is not None else None
+        )
+        try:
+            resp = await client.send(request, stream=stream)
+        except httpx.TimeoutException as exc:
+            raise ApiError(504, f"timed out trying to {verb} {field}") from exc
+        except httpx.HTTPError as exc:
+            raise ApiError(502, f"could not {verb} {field}: {type(exc).__name__}") from exc
+        if resp.status_code in follow and "location" in resp.headers:
+            await resp.aclose()
+            current = urljoin(current, resp.headers["location"])
+            continue
+        return resp, current
+    raise ApiError(502, f"{field} redirected more than {policy.max_redirects} times")
+
+
+async def _follow(url: str, out: BinaryIO, policy: UrlPolicy, field: str) -> tuple[str, str, int]:
     async with _client(policy) as client:
-        current = url
-        for _hop in range(policy.max_redirects + 1):
-            target, ip = await check_url(current, policy, field)
-            request = _pinned_request(client, "GET", target, ip)
+        resp, final_url = await _send(client, "GET", url, policy, field, follow=_REDIRECTS, stream=True)
+        try:
+            if resp.status_code == 404:
+                raise ApiError(404, f"{field} not found (the server answered 404)")
+            if resp.status_code >= 400:
+                raise ApiError(502, f"could not fetch {field}: the server answered {resp.status_code}")
             try:
-                resp = await client.send(request, stream=True)
+                size = await _stream_to(resp, out, policy, field)
             except httpx.TimeoutException as exc:
-                raise ApiError(504, f"timed out fetching {field}") from exc
+                raise ApiError(504, f"timed out reading {field}") from exc
             except httpx.HTTPError as exc:
-                raise ApiError(502, f"could not fetch {field}: {type(exc).__name__}") from exc
-            try:
-                if resp.status_code in _REDIRECTS and "location" in resp.headers:
-                    current = urljoin(current, resp.headers["location"])
-                    continue
-                if resp.status_code == 404:
-                    raise ApiError(404, f"{field} not found (the server answered 404)")
-                if resp.status_code >= 400:
-                    raise ApiError(502, f"could not fetch {field}: the server answered {resp.status_code}")
-                try:
-                    size = await _stream_to(resp, out, policy, field)
-                except httpx.TimeoutException as exc:
-                    raise ApiError(504, f"timed out reading {field}") from exc
-                except httpx.HTTPError as exc:
-                    raise ApiError(502, f"could not read {field}: {type(exc).__name__}") from exc
-                filename = os.path.basename(unquote(urlsplit(current).path))
-                return filename, resp.headers.get("content-type", ""), size
-            finally:
-                await resp.aclose()
-        raise ApiError(502, f"{field} redirected more than {policy.max_redirects} times")
+                raise ApiError(502, f"could not read {field}: {type(exc).__name__}") from exc
+            filename = os.path.basename(unquote(urlsplit(final_url).path))
+            return filename, resp.headers.get("content-type", ""), size
+        finally:
+            await resp.aclose()
 
 
 async def _file_chunks(path: Path, chunk_size: int = 1 << 16) -> AsyncIterator[bytes]:
@@ -240,24 +275,20 @@ async def upload(
     if content_type:
         headers["Content-Type"] = content_type
     try:
-        async with asyncio.timeout(policy.total_timeout_s):
-            async with _client(policy) as client:
-                current = url
-                for _hop in range(policy.max_redirects + 1):
-                    target, ip = await check_url(current, policy, field)
-                    request = _pinned_request(client, "PUT", target, ip, headers=headers, content=_file_chunks(path))
-                    try:
-                        resp = await client.send(request)
-                    except httpx.TimeoutException as exc:
-                        raise ApiError(504, f"timed out uploading to {field}") from exc
-                    except httpx.HTTPError as exc:
-                        raise ApiError(502, f"could not upload to {field}: {type(exc).__name__}") from exc
-                    if resp.status_code in (307, 308) and "location" in resp.headers:
-                        current = urljoin(current, resp.headers["location"])
-                        continue
-                    if resp.status_code >= 300:
-                        raise ApiError(502, f"could not upload to {field}: the server answered {resp.status_code}")
-                    return size
-                raise ApiError(502, f"{field} redirected more than {policy.max_redirects} times")
+        async with asyncio.timeout(policy.total_timeout_s), _client(policy) as client:
+            # Only 307/308 repeat a PUT with its body (301/302/303 would turn it into a GET).
+            resp, _ = await _send(
+                client,
+                "PUT",
+                url,
+                policy,
+                field,
+                follow=frozenset({307, 308}),
+                headers=headers,
+                body=lambda: _file_chunks(path),
+            )
+            if resp.status_code >= 300:
+                raise ApiError(502, f"could not upload to {field}: the server answered {resp.status_code}")
+            return size
     except TimeoutError as exc:
         raise ApiError(504, f"uploading to {field} took longer than {policy.total_timeout_s:g} s") from exc

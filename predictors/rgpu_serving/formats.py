@@ -1,4 +1,4 @@
-"""Transcript data and the response shapes clients read (pure functions).
+"""The transcription response shapes clients read (pure functions).
 
 ``json`` is the Reflector contract (``{text, words, filename}``); ``verbose_json`` is the OpenAI
 shape the OpenAI SDK parses; ``text``, ``srt`` and ``vtt`` are the other OpenAI formats.
@@ -6,63 +6,29 @@ shape the OpenAI SDK parses; ``text``, ``srt`` and ``vtt`` are the other OpenAI 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
-from .timing import Word
+from rgpu_asr.types import Transcript, Word
 
-RESPONSE_FORMATS = ("json", "verbose_json", "text", "srt", "vtt")
-GRANULARITIES = ("word", "segment")
-
-
-@dataclass(frozen=True)
-class TextSegment:
-    """A decoded span with the fields OpenAI's verbose_json segment carries."""
-
-    start: float
-    end: float
-    text: str
-    tokens: tuple[int, ...] = ()
-    avg_logprob: float = 0.0
-    compression_ratio: float = 0.0
-    no_speech_prob: float = 0.0
-    temperature: float = 0.0
-
-    def shifted(self, offset_s: float, limit_s: float | None = None) -> TextSegment:
-        end = self.end if limit_s is None else min(self.end, limit_s)
-        start = min(self.start, end)
-        return replace(self, start=round(start + offset_s, 3), end=round(end + offset_s, 3))
+ResponseFormat = Literal["json", "verbose_json", "text", "srt", "vtt"]
+Granularity = Literal["word", "segment"]
+RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("json", "verbose_json", "text", "srt", "vtt")
+GRANULARITIES: tuple[Granularity, ...] = ("word", "segment")
 
 
-@dataclass(frozen=True)
-class ChunkTranscript:
-    """What an engine returns for one chunk; times relative to the chunk's start."""
-
-    words: list[Word] = field(default_factory=list)
-    segments: list[TextSegment] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Transcript:
-    text: str
-    words: list[Word]
-    segments: list[TextSegment]
-    language: str
-    duration: float
-
-
-def words_json(words: list[Word], key: str = "word") -> list[dict]:
+def words_json(words: list[Word], key: str = "word") -> list[dict[str, str | float]]:
     return [w.as_dict(key) for w in words]
 
 
-def contract_json(t: Transcript, filename: str | None) -> dict:
-    out = {"text": t.text, "words": words_json(t.words)}
+def contract_json(t: Transcript, filename: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"text": t.text, "words": words_json(t.words)}
     if filename is not None:
         out["filename"] = filename
     return out
 
 
-def verbose_json(t: Transcript, filename: str | None, granularities: tuple[str, ...] = ()) -> dict:
-    out: dict = {
+def verbose_json(t: Transcript, filename: str | None, granularities: tuple[str, ...] = ()) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "task": "transcribe",
         "language": t.language,
         "duration": round(t.duration, 3),
@@ -112,6 +78,6 @@ def vtt(t: Transcript) -> str:
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
-def legacy_json(t: Transcript) -> dict:
+def legacy_json(t: Transcript) -> dict[str, Any]:
     """The seed's ``/transcribe`` shape: words keyed ``text``."""
     return {"text": t.text, "words": words_json(t.words, key="text")}

@@ -4,8 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
+
+#: Credentials a library may print while debugging a connection (uvicorn's WebSocket layer logs
+#: every request header at DEBUG): the bearer token and the key a browser sends as a subprotocol.
+_SECRETS = re.compile(r"(?i)(authorization:\s*bearer\s+|bearer\s+|openai-insecure-api-key\.)[^\s,'\"]+")
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces API keys in any record's message before it is formatted: keys never reach a log
+    line, whatever library wrote it and at whatever level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRETS.sub(r"\1<redacted>", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,6 +40,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactSecrets())
     handler.setFormatter(
         JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )

@@ -1,13 +1,17 @@
 """Prometheus metrics: per-route request counts and latencies, seconds of audio processed.
 
-Served by KServe's own ``/metrics`` (the default registry) next to KServe's metrics.
+The default registry (ours next to KServe's own) is served on ``/metrics``: on the API port in the
+local mode, or on its own port (``REFLECTOR_GPU_METRICS_PORT``) in the cluster, where a
+NetworkPolicy admits the monitoring namespace to that port alone.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client import exposition as _exposition
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter(
@@ -23,6 +27,21 @@ AUDIO_SECONDS = Counter("reflector_gpu_audio_seconds_total", "Seconds of audio p
 BATCH_SIZE = Histogram(
     "reflector_gpu_batch_items", "Items per model call", ["predictor"], buckets=(1, 2, 4, 8, 16, 32, 64)
 )
+
+
+log = logging.getLogger("rgpu.metrics")
+
+
+def exposition(accept: str | None) -> tuple[bytes, str]:
+    """The default registry in the format the scraper asked for."""
+    encoder, content_type = _exposition.choose_encoder(accept or "")
+    return encoder(REGISTRY), content_type
+
+
+def serve_metrics(port: int, host: str) -> None:
+    """``/metrics`` on its own port, from a daemon thread (prometheus_client's own server)."""
+    start_http_server(port, addr=host)
+    log.info("metrics on http://%s:%d/metrics", host, port)
 
 
 def record_audio(predictor: str, route: str, seconds: float) -> None:

@@ -1,43 +1,37 @@
-"""The base every reflector-gpu predictor extends: a ``kserve.Model`` plus Reflector routes.
+"""The KServe adapter every predictor extends: a ``kserve.Model`` plus Reflector routes.
 
-A predictor loads its model in ``load_model`` (failures are kept as the not-ready reason rather
-than crashing the process, so the local mode keeps serving the other predictors), exposes the
-Reflector HTTP routes through ``router()``, and answers KServe's V1/V2 protocol in ``predict``.
+A predictor loads its engine in ``load_model`` (a failure is kept as the not-ready reason instead
+of crashing the process, so the local mode keeps serving the others), exposes the Reflector HTTP
+routes through ``router()``, and answers KServe's V1/V2 protocol through ``predict``, which
+parses the body once (:mod:`.protocol`) and hands typed instances to ``predict_v1`` /
+``predict_v2``.
 """
 
 from __future__ import annotations
 
 import abc
-import json
 import logging
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ClassVar
 
 import kserve
 from fastapi import APIRouter
+from pydantic import BaseModel
 
-from .batching import Admission
+from .admission import Admission
 from .errors import ApiError, unavailable
 from .fetch import UrlPolicy
+from .protocol import InferRequest, InferResponse, parse_v1
 from .settings import ServingSettings
 
 log = logging.getLogger("rgpu.predictor")
 
 
-def v1_instances(payload: Any, shape: str) -> list:
-    """The non-empty ``instances`` of a KServe V1 body (parsed here when KServe hands over raw
-    bytes), or 400 showing the expected ``shape``."""
-    if isinstance(payload, (bytes, str)):
-        try:
-            payload = json.loads(payload)
-        except ValueError as exc:
-            raise ApiError(400, f"request body is not JSON: {exc}") from exc
-    instances = payload.get("instances") if isinstance(payload, dict) else None
-    if not isinstance(instances, list) or not instances:
-        raise ApiError(400, f"expected {shape}")
-    return instances
+class Predictor(kserve.Model, abc.ABC):  # type: ignore[misc]
+    #: The V1 instance model, and the shape shown when a body does not fit it.
+    v1_instance: ClassVar[type[BaseModel] | None] = None
+    v1_example: ClassVar[str] = "{'instances': [...]}"
 
-
-class ReflectorPredictor(kserve.Model, abc.ABC):
     def __init__(self, name: str, settings: ServingSettings):
         super().__init__(name)
         self.settings = settings
@@ -55,11 +49,6 @@ class ReflectorPredictor(kserve.Model, abc.ABC):
     @abc.abstractmethod
     def router(self) -> APIRouter:
         """The Reflector contract routes this predictor serves."""
-
-    def priority_router(self) -> APIRouter | None:
-        """Routes registered BEFORE KServe's own, for a path both claim (e.g. the OpenAI model list
-        on ``GET /v1/models``, which KServe's V1 protocol also serves). None for most predictors."""
-        return None
 
     def load(self) -> bool:
         try:
@@ -83,3 +72,32 @@ class ReflectorPredictor(kserve.Model, abc.ABC):
         if not self.ready:
             reason = self.load_error or "the model is still loading"
             raise unavailable(f"model '{self.name}' is not ready: {reason}", self.settings.retry_after_s)
+
+    def gate(self) -> Callable[[], AsyncIterator[None]]:
+        """A route dependency, listed first so it runs before the body is read: 503 unless the
+        model is ready, then an admission slot held until the request ends (503 when full)."""
+
+        async def dependency() -> AsyncIterator[None]:
+            self.require_ready()
+            with self.admission.admit():
+                yield
+
+        return dependency
+
+    # ---- KServe V1 / V2 ------------------------------------------------------------------
+    async def predict(
+        self, payload: Any, headers: dict[str, str] | None = None, response_headers: dict[str, str] | None = None
+    ) -> Any:
+        self.require_ready()
+        with self.admission.admit():
+            if isinstance(payload, InferRequest):
+                return await self.predict_v2(payload)
+            if self.v1_instance is None:
+                raise ApiError(400, f"{self.name} does not serve the V1 protocol")
+            return {"predictions": await self.predict_v1(parse_v1(payload, self.v1_instance, self.v1_example))}
+
+    async def predict_v1(self, instances: list[Any]) -> list[Any]:
+        raise ApiError(400, f"{self.name} does not serve the V1 protocol")
+
+    async def predict_v2(self, request: InferRequest) -> InferResponse:
+        raise ApiError(400, f"{self.name} does not serve the V2 protocol")

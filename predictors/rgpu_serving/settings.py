@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ServingSettings(BaseSettings):
-    """Settings shared by every predictor (environment prefix ``REFLECTOR_GPU_``)."""
+    """Settings shared by every predictor (environment prefix ``REFLECTOR_GPU_``).
+
+    The shared ``REFLECTOR_GPU_MODEL`` is read by the model resolver (``rgpu_asr.models``).
+    """
 
     model_config = SettingsConfigDict(env_prefix="REFLECTOR_GPU_", extra="ignore")
-
-    #: The model to load when the predictor's own setting is empty (the operator sets it).
-    model: str = ""
 
     # Auth. The key variable name is kept from the reference deployment.
     apikey: str = Field("", repr=False, description="API keys, comma-separated.")
@@ -46,8 +47,21 @@ class ServingSettings(BaseSettings):
     shutdown_drain_s: float = Field(0.0, ge=0)
     shutdown_grace_s: int = Field(30, ge=1)
 
+    # Where /metrics is served: 0 on the API port (open, the local mode's default); the KServe
+    # entry point defaults to its own port (rgpu_contract.METRICS_PORT) so a NetworkPolicy can
+    # admit monitoring to it alone. /docs and /openapi.json: served behind the key, or off.
+    metrics_port: int = Field(0, ge=0, le=65535)
+    api_docs: Literal["auth", "open", "off"] = "auth"
+
     log_level: str = "INFO"
     log_format: str = "json"
+
+    @field_validator("api_docs", mode="before")
+    @classmethod
+    def _docs_switch(cls, value: Any) -> Any:
+        """``true`` / ``false`` as the operator writes them: behind the key, or off."""
+        aliases = {"true": "auth", "1": "auth", "yes": "auth", "false": "off", "0": "off", "no": "off"}
+        return aliases.get(str(value).strip().lower(), str(value).strip().lower())
 
     def url_allowlist_entries(self) -> list[str]:
         return [item.strip() for item in self.url_allowlist.split(",") if item.strip()]

@@ -15,7 +15,9 @@ import signal
 import threading
 from collections.abc import Sequence
 from types import FrameType
+from typing import Protocol
 
+import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import rgpu_contract as contract
@@ -24,11 +26,17 @@ log = logging.getLogger("rgpu.shutdown")
 _BODY = json.dumps({"detail": "shutting down"}).encode()
 
 
+class Drainable(Protocol):
+    draining: bool
+
+    def start_draining(self) -> None: ...
+
+
 class DrainingMiddleware:
     """503 for KServe's readiness reads once any predictor drains; every other route unchanged
     (liveness stays 200, or the kubelet would kill the pod mid-request)."""
 
-    def __init__(self, app: ASGIApp, predictors: Sequence):
+    def __init__(self, app: ASGIApp, predictors: Sequence[Drainable]):
         self.app = app
         self.predictors = predictors
 
@@ -50,18 +58,19 @@ class DrainingMiddleware:
         await send({"type": "http.response.body", "body": _BODY})
 
 
-class GracefulShutdown:
-    """Installed as uvicorn's ``Server.handle_exit`` (uvicorn routes SIGTERM/SIGINT to it)."""
+class DrainingServer(uvicorn.Server):
+    """uvicorn with a drain-first exit. uvicorn routes SIGTERM/SIGINT to ``handle_exit`` while it
+    serves; ``should_exit`` / ``force_exit`` are its public switches."""
 
-    def __init__(self, server, predictors: Sequence, drain_s: float):
-        self.server = server
+    def __init__(self, config: uvicorn.Config, predictors: Sequence[Drainable], drain_s: float):
+        super().__init__(config)
         self.predictors = predictors
         self.drain_s = drain_s
         self._timer: threading.Timer | None = None
 
-    def __call__(self, sig: int, frame: FrameType | None) -> None:
-        if self.server.should_exit:
-            self.server.force_exit = True
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit:  # a signal after we began closing: stop now
+            self.force_exit = True
             return
         for predictor in self.predictors:
             predictor.start_draining()
@@ -75,4 +84,4 @@ class GracefulShutdown:
 
     def _close(self) -> None:
         log.info("closing: no new connections; waiting for in-flight requests")
-        self.server.should_exit = True
+        self.should_exit = True

@@ -13,15 +13,19 @@ import binascii
 import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from .errors import ApiError
+from .settings import ServingSettings
+
+if TYPE_CHECKING:  # a typing-only name in python-multipart
+    from python_multipart.multipart import MultipartCallbacks
 
 
 @dataclass
@@ -50,6 +54,13 @@ class MultipartForm:
     def files_named(self, *names: str) -> list[UploadedFile]:
         return [f for f in self.files if f.field in names]
 
+    def remove_files(self) -> None:
+        """Delete every uploaded file now (idempotent): a route calls it before it answers, so no
+        upload outlives its request even when the framework runs cleanup after the response."""
+        for f in self.files:
+            with contextlib.suppress(FileNotFoundError):
+                f.path.unlink()
+
 
 def declared_length_guard(request: Request, max_bytes: int) -> None:
     """Refuse early, before reading anything, when Content-Length already exceeds the cap."""
@@ -76,7 +87,7 @@ class _Collector:
         self._current: UploadedFile | None = None
         self._name = ""
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self.on_part_begin,
             "on_part_data": self.on_part_data,
@@ -177,9 +188,20 @@ async def receive_multipart(
         raise
     finally:
         collector.close()
-        for f in collector.form.files:
-            with contextlib.suppress(FileNotFoundError):
-                f.path.unlink()
+        collector.form.remove_files()
+
+
+def multipart_form(settings: ServingSettings) -> Callable[[Request], AsyncIterator[MultipartForm]]:
+    """A FastAPI dependency that yields the request's streamed multipart form (files removed
+    when the request ends); routes then build their typed request from it."""
+
+    async def dependency(request: Request) -> AsyncIterator[MultipartForm]:
+        async with receive_multipart(
+            request, settings.upload_dir, settings.max_upload_bytes, settings.max_multipart_parts
+        ) as form:
+            yield form
+
+    return dependency
 
 
 @contextlib.asynccontextmanager

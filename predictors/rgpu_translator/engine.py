@@ -8,6 +8,7 @@ per pair; the multilingual families are one model loaded at start so readiness i
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import re
 import threading
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rgpu_serving.errors import ApiError
+from rgpu_asr.errors import InvalidInput, ModelUnavailable
+from rgpu_asr.models import ModelChoice, ModelFamily, hub_unavailable, resolve_model
 
 from . import languages
 from .settings import TranslatorSettings
@@ -23,6 +25,20 @@ from .settings import TranslatorSettings
 log = logging.getLogger("rgpu.translator")
 
 FAMILIES = ("nllb", "m2m100", "marian")
+#: Tokenizer classes (``tokenizer_config.json``) and name fragments that tell the family of a model.
+_TOKENIZER_FAMILIES = {
+    "NllbTokenizer": "nllb",
+    "NllbTokenizerFast": "nllb",
+    "M2M100Tokenizer": "m2m100",
+    "MarianTokenizer": "marian",
+}
+_NAME_FAMILIES = (
+    ("nllb", "nllb"),
+    ("m2m100", "m2m100"),
+    ("m2m_100", "m2m100"),
+    ("opus-mt", "marian"),
+    ("marian", "marian"),
+)
 DEFAULT_MODELS = {
     "nllb": "facebook/nllb-200-distilled-600M",
     "m2m100": "facebook/m2m100_418M",
@@ -31,10 +47,6 @@ DEFAULT_MODELS = {
 _PAIR_DIR = re.compile(r"(?:^|opus-mt-)([a-z]{2,3})-([a-z]{2,3})$", re.IGNORECASE)
 #: Tokens kept free for the special tokens a model adds (language code, end of sentence).
 _SPECIAL_MARGIN = 4
-
-
-class ModelUnavailable(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,40 @@ def _is_model_dir(path: Path) -> bool:
     return (path / "config.json").is_file()
 
 
+def _translation_model(path: Path) -> Path | None:
+    """A model directory, or (Marian) a directory of per-pair model directories."""
+    if not path.is_dir():
+        return None
+    if _is_model_dir(path) or any(_is_model_dir(sub) for sub in path.iterdir() if sub.is_dir()):
+        return path
+    return None
+
+
+FAMILY = ModelFamily(
+    name="translation",
+    env="REFLECTOR_GPU_TRANSLATOR_MODEL",
+    expected="a model directory (config.json + tokenizer), or for Marian a directory of opus-mt-<src>-<tgt> models",
+    accepts=_translation_model,
+)
+
+
+def family_of(source: str) -> str | None:
+    """The family a model belongs to: its tokenizer class when it is on disk, else its name."""
+    path = Path(source)
+    candidates = [path] + ([sub for sub in sorted(path.iterdir()) if sub.is_dir()] if path.is_dir() else [])
+    for candidate in candidates:
+        config = candidate / "tokenizer_config.json"
+        if config.is_file():
+            try:
+                cls = str(json.loads(config.read_text()).get("tokenizer_class", ""))
+            except (OSError, ValueError):
+                continue
+            if cls in _TOKENIZER_FAMILIES:
+                return _TOKENIZER_FAMILIES[cls]
+    name = source.lower()
+    return next((family for fragment, family in _NAME_FAMILIES if fragment in name), None)
+
+
 def _pair_of(name: str) -> tuple[str, str] | None:
     m = _PAIR_DIR.search(name)
     return (m.group(1).lower(), m.group(2).lower()) if m else None
@@ -71,13 +117,16 @@ def _pair_of(name: str) -> tuple[str, str] | None:
 
 class TranslationEngine:
     def __init__(self, settings: TranslatorSettings, model_dir: str | None = None):
-        family = settings.engine.strip().lower()
-        if family not in FAMILIES:
+        engine = settings.engine.strip().lower()
+        if engine != "auto" and engine not in FAMILIES:
             raise ValueError(
-                f"REFLECTOR_GPU_TRANSLATOR_ENGINE must be one of {', '.join(FAMILIES)}; got '{settings.engine}'"
+                f"REFLECTOR_GPU_TRANSLATOR_ENGINE must be auto or one of {', '.join(FAMILIES)}; got '{settings.engine}'"
             )
         self.settings = settings
-        self.family = family
+        #: The configured family ('auto': told by the model's tokenizer or name once it is resolved).
+        self.engine = engine
+        self.family = engine if engine != "auto" else "nllb"
+        self.choice: ModelChoice | None = None
         self.model_dir = model_dir
         self.source = ""  # multilingual: the model; marian: directory root or hub template
         self.marian_pairs: dict[tuple[str, str], str] = {}  # (src, tgt) -> model source
@@ -88,24 +137,25 @@ class TranslationEngine:
         self.models_loaded = 0
 
     # ---- configuration -------------------------------------------------------------------
-    def _configured_source(self) -> str:
-        if self.settings.model:
-            return self.settings.model
-        if self.model_dir and Path(self.model_dir).is_dir() and any(Path(self.model_dir).iterdir()):
-            return self.model_dir
-        return DEFAULT_MODELS[self.family]
-
     def load(self) -> None:
-        """Check the configuration and load what must be there at start (raises with the reason)."""
+        """Resolve the model (the one resolver: REFLECTOR_GPU_TRANSLATOR_MODEL, the operator's
+        REFLECTOR_GPU_MODEL, --model_dir, the family's hub default), tell its family when the engine
+        is ``auto``, and load what must be there at start (raises with the reason)."""
         self._torch_setup()
-        source = self._configured_source()
+        default = DEFAULT_MODELS[self.engine if self.engine != "auto" else "nllb"]
+        choice = resolve_model(FAMILY, self.settings.model, model_dir=self.model_dir, hub_default=default)
+        detected = family_of(choice.source)
+        if self.engine == "auto":
+            self.family = detected or "nllb"
+        elif detected and detected != self.engine:
+            log.warning("REFLECTOR_GPU_TRANSLATOR_ENGINE=%s but %s looks like %s", self.engine, choice.source, detected)
+        self.choice = choice
+        log.info("translation model %s (from %s), family %s", choice.source, choice.origin, self.family)
         if self.family == "marian":
-            self._configure_marian(source)
+            self._configure_marian(choice.source)
             return
-        if source.startswith(("/", "./", "../", "~")) and not Path(source).is_dir():
-            raise ModelUnavailable(f"translation model directory {source} does not exist")
-        self.source = source
-        self.ensure(source)
+        self.source = choice.source
+        self.ensure(choice.source)
 
     def _configure_marian(self, source: str) -> None:
         path = Path(source)
@@ -172,15 +222,14 @@ class TranslationEngine:
                 return Route(self.marian_pairs[key], key[0], key[1])
             if self.marian_template and not self.settings.pairs.strip():
                 return Route(self.marian_template.format(src=key[0], tgt=key[1]), key[0], key[1])
-            raise ApiError(400, f"unsupported language pair {source_language} -> {target_language}; {self.supported()}")
+            raise InvalidInput(f"unsupported language pair {source_language} -> {target_language}; {self.supported()}")
         loaded = self._cache.get(self.source)
         codes = loaded.lang_codes if loaded else frozenset()
         to_code = languages.nllb_code if self.family == "nllb" else languages.m2m100_code
         s, t = to_code(source_language, codes), to_code(target_language, codes)
         bad = [lang for lang, code in ((source_language, s), (target_language, t)) if code is None]
         if bad:
-            raise ApiError(
-                400,
+            raise InvalidInput(
                 f"unsupported language pair {source_language} -> {target_language}: "
                 f"{', '.join(repr(b) for b in bad)} not supported by {self.family}; {self.supported()}",
             )
@@ -242,10 +291,8 @@ class TranslationEngine:
                 raise ModelUnavailable(
                     f"could not load translation model from {model}: {type(exc).__name__}: {exc}"
                 ) from exc
-            raise ModelUnavailable(
-                f"could not load translation model '{model}' from the hub ({type(exc).__name__}: {exc}); "
-                "without network access, point REFLECTOR_GPU_TRANSLATOR_MODEL or --model_dir at a local model directory"
-            ) from exc
+            origin = self.choice.origin if self.choice else FAMILY.env
+            raise hub_unavailable(FAMILY, ModelChoice(model, False, origin), exc) from exc
         net.to(device).eval()
         limits = [getattr(net.config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
         limit = min(int(x) for x in limits if x and int(x) < 1_000_000) if any(limits) else 512

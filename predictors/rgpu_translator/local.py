@@ -7,14 +7,14 @@ with the reason while the other predictors keep serving.
 
 from __future__ import annotations
 
-from rgpu_serving.predictor import ReflectorPredictor
+from rgpu_serving.predictor import Predictor
 from rgpu_serving.settings import ServingSettings
 
 from .predictor import build_predictor
 from .settings import TranslatorSettings
 
 
-def build(settings: ServingSettings) -> ReflectorPredictor:
+def build(settings: ServingSettings) -> Predictor:
     translator = TranslatorSettings()
     if translator.device == "auto":
         translator.device = "cpu"

@@ -9,24 +9,25 @@ defaults (``en`` -> ``fr``) apply when neither has it.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Hashable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse
-from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from prometheus_client import Counter
+from pydantic import BaseModel, ConfigDict, StrictStr
 
 import rgpu_contract as contract
-from rgpu_serving.batching import DynamicBatcher
-from rgpu_serving.errors import ApiError, check_text
+from rgpu_asr.batching import DynamicBatcher
+from rgpu_asr.errors import ModelUnavailable, check_text
+from rgpu_serving.errors import ApiError
 from rgpu_serving.metrics import BATCH_SIZE
-from rgpu_serving.predictor import ReflectorPredictor, v1_instances
+from rgpu_serving.predictor import Predictor
+from rgpu_serving.protocol import InferRequest, InferResponse, v2_response, v2_strings
 from rgpu_serving.settings import ServingSettings
 
 from . import languages
-from .engine import ModelUnavailable, Route, TranslationEngine
+from .engine import Route, TranslationEngine
 from .settings import TranslatorSettings
 from .text import split_text
 
@@ -61,16 +62,37 @@ _OPENAPI = {
 }
 
 
-def _str_field(container: dict, name: str) -> str | None:
-    value = container.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ApiError(400, f"{name} must be a string")
-    return value
+class TranslateBody(BaseModel):
+    """The JSON body: the two languages (and, from other clients, the text)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: StrictStr | None = None
+    source_language: StrictStr | None = None
+    target_language: StrictStr | None = None
 
 
-class TranslatorPredictor(ReflectorPredictor):
+class TranslateInstance(BaseModel):
+    """A KServe V1 instance."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: StrictStr
+    source_language: StrictStr | None = None
+    target_language: StrictStr | None = None
+
+
+def _pair(text: str, source: str, translated: str, target: str) -> dict[str, str]:
+    """``{src: original, tgt: translation}`` (one key when both languages are the same)."""
+    result = {source: text}
+    result[target] = translated
+    return result
+
+
+class TranslatorPredictor(Predictor):
+    v1_instance = TranslateInstance
+    v1_example = "{'instances': [{'text': '...', 'source_language': 'en', 'target_language': 'fr'}]}"
+
     def __init__(self, name: str, engine: TranslationEngine, settings: ServingSettings):
         super().__init__(name, settings)
         self.engine = engine
@@ -79,13 +101,13 @@ class TranslatorPredictor(ReflectorPredictor):
             max_batch=engine.settings.batch_size,
             max_wait_s=engine.settings.max_batch_wait_ms / 1000,
             name=name,
+            on_batch=BATCH_SIZE.labels(name).observe,
         )
 
     def load_model(self) -> None:
         self.engine.load()
 
     def _run_batch(self, route: Hashable, texts: list[str]) -> list[str]:
-        BATCH_SIZE.labels(self.name).observe(len(texts))
         return self.engine.translate_batch(route, texts)  # type: ignore[arg-type]
 
     # ---- the work --------------------------------------------------------------------------
@@ -129,94 +151,59 @@ class TranslatorPredictor(ReflectorPredictor):
 
     # ---- routes ------------------------------------------------------------------------
     def router(self) -> APIRouter:
+        gate = Depends(self.gate())
         r = APIRouter(tags=[self.name])
-        r.add_api_route(
+
+        @r.post(
             contract.TRANSLATE_PATH,
-            self.translate,
-            methods=["POST"],
             openapi_extra=_OPENAPI,
             summary="Translate text (languages in the JSON body or the query)",
         )
+        async def translate(
+            _: None = gate,
+            text: str | None = Query(None),
+            source_language: str | None = Query(None),
+            target_language: str | None = Query(None),
+            body: TranslateBody | None = Body(None),
+        ) -> JSONResponse:
+            b = body or TranslateBody()
+            text = text if text is not None else b.text
+            if text is None:
+                raise ApiError(400, "text is required (as a query parameter)")
+            source = b.source_language or source_language or DEFAULT_SOURCE
+            target = b.target_language or target_language or DEFAULT_TARGET
+            translated, sentences = await self.translate_text(text, source, target)
+            return JSONResponse(
+                {"text": _pair(text, source, translated, target)}, headers={SENTENCES_HEADER: str(sentences)}
+            )
+
         return r
 
-    async def _params(self, request: Request) -> tuple[str, str, str]:
-        body: dict[str, Any] = {}
-        raw = await request.body()
-        if raw.strip():
-            try:
-                parsed = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise ApiError(400, f"the request body must be JSON: {exc}") from exc
-            if not isinstance(parsed, dict):
-                raise ApiError(400, "the request body must be a JSON object with source_language and target_language")
-            body = parsed
-        query = request.query_params
-        text = query.get("text")
-        if text is None:
-            text = _str_field(body, "text")
-        if text is None:
-            raise ApiError(400, "text is required (as a query parameter)")
-        source = _str_field(body, "source_language") or query.get("source_language") or DEFAULT_SOURCE
-        target = _str_field(body, "target_language") or query.get("target_language") or DEFAULT_TARGET
-        return text, source, target
-
-    async def translate(self, request: Request) -> JSONResponse:
-        self.require_ready()
-        text, source, target = await self._params(request)
-        with self.admission.admit():
-            translated, sentences = await self.translate_text(text, source, target)
-        result = {source: text}
-        result[target] = translated
-        return JSONResponse({"text": result}, headers={SENTENCES_HEADER: str(sentences)})
-
     # ---- KServe V1 / V2 protocol -------------------------------------------------------
-    async def predict(self, payload: Any, headers: dict[str, str] | None = None, response_headers=None) -> Any:
-        """V1: ``{"instances": [{"text", "source_language"?, "target_language"?}]}`` ->
-        ``{"predictions": [{"text": {src: original, tgt: translation}}]}``; V2: BYTES inputs
-        ``text`` (one element per text), ``source_language``, ``target_language`` -> ``translation``."""
-        self.require_ready()
-        with self.admission.admit():
-            if isinstance(payload, InferRequest):
-                return await self._predict_v2(payload)
-            instances = v1_instances(
-                payload, "{'instances': [{'text': '...', 'source_language': 'en', 'target_language': 'fr'}]}"
-            )
-            if not all(isinstance(i, dict) and isinstance(i.get("text"), str) for i in instances):
-                raise ApiError(400, "each instance needs a string 'text'")
-            jobs = []
-            for inst in instances:
-                src = _str_field(inst, "source_language") or DEFAULT_SOURCE
-                tgt = _str_field(inst, "target_language") or DEFAULT_TARGET
-                jobs.append((inst["text"], src, tgt))
-            done = await asyncio.gather(*(self.translate_text(*j) for j in jobs))
-            predictions = []
-            for (text, src, tgt), (translated, _) in zip(jobs, done, strict=True):
-                result = {src: text}
-                result[tgt] = translated
-                predictions.append({"text": result})
-            return {"predictions": predictions}
+    async def predict_v1(self, instances: list[TranslateInstance]) -> list[Any]:
+        """``[{"text", "source_language"?, "target_language"?}]`` ->
+        ``[{"text": {src: original, tgt: translation}}]``."""
+        jobs = [(i.text, i.source_language or DEFAULT_SOURCE, i.target_language or DEFAULT_TARGET) for i in instances]
+        done = await asyncio.gather(*(self.translate_text(*j) for j in jobs))
+        return [
+            {"text": _pair(text, src, translated, tgt)}
+            for (text, src, tgt), (translated, _) in zip(jobs, done, strict=True)
+        ]
 
-    async def _predict_v2(self, request: InferRequest) -> InferResponse:
-        inputs = {i.name: i for i in request.inputs}
-        if "text" not in inputs:
-            raise ApiError(400, "V2 request needs a BYTES input named 'text'")
+    async def predict_v2(self, request: InferRequest) -> InferResponse:
+        """BYTES inputs ``text`` (one element per text), ``source_language``, ``target_language`` ->
+        BYTES output ``translation``."""
+        texts = v2_strings(request, "text", required=True)
+        sources = v2_strings(request, "source_language", default=DEFAULT_SOURCE)
+        targets = v2_strings(request, "target_language", default=DEFAULT_TARGET)
 
-        def values(name: str, default: str) -> list[str]:
-            data = inputs[name].data if name in inputs and inputs[name].data else [default]
-            return [v.decode() if isinstance(v, bytes) else str(v) for v in data]
+        def pick(values: list[str], i: int) -> str:
+            return values[i] if len(values) > i else values[0]
 
-        texts = values("text", "")
-        sources, targets = values("source_language", DEFAULT_SOURCE), values("target_language", DEFAULT_TARGET)
-        pick = lambda vals, i: vals[i] if len(vals) > i else vals[0]  # noqa: E731
         done = await asyncio.gather(
             *(self.translate_text(t, pick(sources, i), pick(targets, i)) for i, t in enumerate(texts))
         )
-        out = [translated for translated, _ in done]
-        return InferResponse(
-            response_id=request.id or "",
-            model_name=self.name,
-            infer_outputs=[InferOutput(name="translation", shape=[len(out)], datatype="BYTES", data=out)],
-        )
+        return v2_response(request, self.name, {"translation": [translated for translated, _ in done]})
 
 
 def build_predictor(

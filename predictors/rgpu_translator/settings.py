@@ -9,12 +9,13 @@ class TranslatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REFLECTOR_GPU_TRANSLATOR_", extra="ignore", protected_namespaces=())
 
     #: ``nllb`` (NLLB-200, 200 languages), ``m2m100`` (100 languages) or ``marian`` (one
-    #: opus-mt model per language pair, loaded on demand).
-    engine: str = "nllb"
-    #: nllb/m2m100: a model directory or hub name (empty: KServe's ``--model_dir`` when it holds a
-    #: model, else the family's default hub model). marian: a directory holding one model, or a
-    #: directory of ``opus-mt-{src}-{tgt}`` (or ``{src}-{tgt}``) model directories, or a hub name
-    #: template with ``{src}`` and ``{tgt}``.
+    #: opus-mt model per language pair, loaded on demand); ``auto`` tells it from the model's
+    #: tokenizer class or name (NLLB when nothing is configured).
+    engine: str = "auto"
+    #: nllb/m2m100: a model directory or hub name (empty: the operator's ``REFLECTOR_GPU_MODEL``,
+    #: then KServe's ``--model_dir`` when it holds a model, else the family's default hub model).
+    #: marian: a directory holding one model, or a directory of ``opus-mt-{src}-{tgt}`` (or
+    #: ``{src}-{tgt}``) model directories, or a hub name template with ``{src}`` and ``{tgt}``.
     model: str = ""
     #: marian with a hub template: the pairs offered (``en-fr,fr-en``); empty means any pair is
     #: attempted (and fails with a clear message when no such model can be had).

@@ -1,39 +1,49 @@
-"""faster-whisper behind the shared transcription routes.
+"""faster-whisper (CTranslate2) as an ``rgpu_asr`` engine.
 
 Chunks from concurrent requests (and the VAD chunks of long files) are concatenated and handed
 to ``BatchedInferencePipeline`` as ``clip_timestamps``: one batched encoder/decoder pass for
-up to ``batch_size`` chunks instead of one call per chunk.
+up to ``batch_size`` chunks instead of one call per chunk. Language detection is batched too:
+the first speech of several requests goes through one encoder pass.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from rgpu_serving.errors import ApiError
-from rgpu_serving.formats import ChunkTranscript, TextSegment
-from rgpu_serving.timing import Word
-from rgpu_serving.transcription import TranscriptionEngine
+from rgpu_asr.engine import EngineLimits, Samples
+from rgpu_asr.errors import InvalidInput
+from rgpu_asr.models import ModelChoice, ModelFamily, hub_unavailable, resolve_model
+from rgpu_asr.types import SAMPLE_RATE, ChunkTranscript, TextSegment, Word
 
 from .settings import WhisperSettings
 
 log = logging.getLogger("rgpu.whisper")
 
-SAMPLE_RATE = 16_000
 _ALIGN = 160  # one Whisper frame (10 ms): clip offsets on frame boundaries map back exactly
 
 
-class ModelUnavailable(RuntimeError):
-    pass
+def _ctranslate2_dir(path: Path) -> Path | None:
+    return path if (path / "model.bin").is_file() and (path / "config.json").is_file() else None
+
+
+FAMILY = ModelFamily(
+    name="Whisper",
+    env="REFLECTOR_GPU_WHISPER_MODEL",
+    expected="a CTranslate2 Whisper model directory (model.bin and config.json)",
+    accepts=_ctranslate2_dir,
+)
 
 
 def has_cuda() -> bool:
     try:
         import ctranslate2
 
-        return ctranslate2.get_cuda_device_count() > 0
+        return int(ctranslate2.get_cuda_device_count()) > 0
     except Exception:  # no CUDA runtime at all
         return False
 
@@ -45,78 +55,67 @@ def pick_device(device: str, compute_type: str) -> tuple[str, str]:
     return dev, ctype
 
 
-def is_model_dir(path: Path) -> bool:
-    return (path / "model.bin").is_file() and (path / "config.json").is_file()
+class WhisperEngine:
+    detects_language = False  # until a multilingual model is loaded
 
-
-def resolve_model(model: str, model_dir: str | None) -> str:
-    """A local CTranslate2 directory if one is named or mounted, else the hub name as given."""
-    for candidate in (model, model_dir):
-        if candidate and Path(candidate).is_dir():
-            if not is_model_dir(Path(candidate)):
-                raise ModelUnavailable(
-                    f"{candidate} is not a CTranslate2 Whisper model directory (model.bin and config.json expected)"
-                )
-            return str(candidate)
-    if model:
-        if model.startswith(("/", "./", "../", "~")):
-            raise ModelUnavailable(f"Whisper model directory {model} does not exist")
-        return model
-    raise ModelUnavailable(
-        "no Whisper model configured: set REFLECTOR_GPU_WHISPER_MODEL to a model directory or hub name, "
-        "or pass --model_dir (KServe mounts storageUri at /mnt/models)"
-    )
-
-
-class WhisperEngine(TranscriptionEngine):
-    def __init__(self, settings: WhisperSettings, model_dir: str | None = None, fallback_model: str = ""):
+    def __init__(
+        self,
+        settings: WhisperSettings,
+        model_dir: str | None = None,
+        packaged: Callable[[], Path] | None = None,
+    ):
         self.settings = settings
         self.model_dir = model_dir
-        self.fallback_model = fallback_model
-        self.max_batch = settings.batch_size
-        self.max_wait_s = settings.max_batch_wait_ms / 1000
-        self.model = None
-        self.pipeline = None
+        self.packaged = packaged
+        self.limits = EngineLimits(max_batch=settings.batch_size, max_wait_s=settings.max_batch_wait_ms / 1000)
+        self.model: Any = None
+        self.pipeline: Any = None
+        self.choice: ModelChoice | None = None
         self.languages: tuple[str, ...] = ()
-        self.multilingual = False
 
     def load(self) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-        source = resolve_model(self.settings.model or self.fallback_model, self.model_dir)
+        choice = resolve_model(FAMILY, self.settings.model, model_dir=self.model_dir, packaged=self.packaged)
         device, compute_type = pick_device(self.settings.device, self.settings.compute_type)
-        log.info("loading Whisper %s on %s/%s", source, device, compute_type)
+        log.info("loading Whisper %s (from %s) on %s/%s", choice.source, choice.origin, device, compute_type)
         try:
             self.model = WhisperModel(
-                source,
+                choice.source,
                 device=device,
                 compute_type=compute_type,
                 cpu_threads=self.settings.cpu_threads,
                 download_root=self.settings.download_root,
             )
         except Exception as exc:
-            if not Path(source).is_dir():
-                raise ModelUnavailable(
-                    f"could not load Whisper model '{source}' from the hub ({type(exc).__name__}: {exc}); "
-                    "without network access, point REFLECTOR_GPU_WHISPER_MODEL or --model_dir at a local "
-                    "CTranslate2 model directory"
-                ) from exc
+            if not choice.local:
+                raise hub_unavailable(FAMILY, choice, exc) from exc
             raise
+        self.choice = choice
         self.pipeline = BatchedInferencePipeline(self.model)
-        self.multilingual = self.model.model.is_multilingual
+        self.detects_language = bool(self.model.model.is_multilingual)
         self.languages = tuple(self.model.supported_languages)
 
     def resolve_language(self, language: str | None) -> str | None:
-        if language is None or language == "auto":
-            return None if self.multilingual else "en"
+        if language is None or language.lower() == "auto":
+            return None if self.detects_language else "en"
         code = language.lower()
-        if not self.multilingual and code != "en":
-            raise ApiError(400, f"this Whisper model only supports English; got language '{language}'")
+        if not self.detects_language and code != "en":
+            raise InvalidInput(f"this Whisper model only supports English; got language '{language}'")
         if self.languages and code not in self.languages:
-            raise ApiError(400, f"unsupported language '{language}'; supported: {', '.join(self.languages)}")
+            raise InvalidInput(f"unsupported language '{language}'; supported: {', '.join(self.languages)}")
         return code
 
-    def transcribe_batch(self, language: str | None, chunks: list[np.ndarray]) -> list[ChunkTranscript]:
+    def detect_language(self, clips: Sequence[Samples]) -> list[str]:
+        """One encoder pass over the first 30 s of every clip; the most likely language each."""
+        from faster_whisper.audio import pad_or_trim
+
+        extractor = self.model.feature_extractor
+        features = np.stack([pad_or_trim(extractor(clip[: extractor.n_samples])) for clip in clips])
+        encoded = self.model.encode(features)
+        return [str(found[0][0])[2:-2] for found in self.model.model.detect_language(encoded)]
+
+    def transcribe_batch(self, language: str | None, chunks: Sequence[Samples]) -> list[ChunkTranscript]:
         assert self.pipeline is not None, "model not loaded"
         offsets, pieces, pos = [], [], 0
         for chunk in chunks:
@@ -125,7 +124,10 @@ class WhisperEngine(TranscriptionEngine):
             pieces.append(padded)
             pos += len(padded)
         audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-        clips = [{"start": off / SAMPLE_RATE, "end": (off + len(p)) / SAMPLE_RATE} for off, p in zip(offsets, pieces)]
+        clips = [
+            {"start": off / SAMPLE_RATE, "end": (off + len(p)) / SAMPLE_RATE}
+            for off, p in zip(offsets, pieces, strict=True)
+        ]
         segments, _info = self.pipeline.transcribe(
             audio,
             language=language,
@@ -135,9 +137,9 @@ class WhisperEngine(TranscriptionEngine):
             word_timestamps=True,
         )
         starts = [off // _ALIGN for off in offsets]  # in Whisper frames, as Segment.seek is
-        results = [ChunkTranscript([], []) for _ in chunks]
+        results: list[ChunkTranscript] = [ChunkTranscript([], []) for _ in chunks]
         for seg in segments:
-            idx = starts.index(seg.seek) if seg.seek in starts else _owner(starts, seg.seek)
+            idx = _owner(starts, seg.seek)
             base = offsets[idx] / SAMPLE_RATE
             results[idx].segments.append(
                 TextSegment(

@@ -1,28 +1,18 @@
-"""How the local mode builds the Whisper predictor: packaged base weights, CPU."""
+"""How the local mode builds the Whisper predictor: packaged base weights (unless a model is
+configured), on CPU unless told otherwise."""
 
 from __future__ import annotations
 
-import logging
-
-from rgpu_serving.predictor import ReflectorPredictor
+from rgpu_local.models import whisper_base_dir
+from rgpu_serving.predictor import Predictor
 from rgpu_serving.settings import ServingSettings
 
 from .predictor import build_predictor
 from .settings import WhisperSettings
 
-log = logging.getLogger("rgpu.local")
 
-
-def build(settings: ServingSettings) -> ReflectorPredictor:
-    from rgpu_local.models import whisper_base_dir
-
+def build(settings: ServingSettings) -> Predictor:
     whisper = WhisperSettings()
-    if not whisper.model:
-        try:
-            whisper.model = str(whisper_base_dir())
-        except FileNotFoundError as exc:
-            log.error("%s", exc)
-            whisper.model = "/nonexistent/whisper-base"  # reported as not-ready with the reason
     if whisper.device == "auto":
         whisper.device = "cpu"
-    return build_predictor("whisper", settings=settings, whisper=whisper)
+    return build_predictor("whisper", settings=settings, whisper=whisper, packaged=whisper_base_dir)

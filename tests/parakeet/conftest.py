@@ -24,7 +24,7 @@ if importlib.util.find_spec("nemo") is None:
 
 
 def _cache_name() -> str:
-    from rgpu_parakeet.synthetic import VERSION
+    from rgpu_local.parakeet_synthetic import VERSION
 
     nemo = importlib.metadata.version("nemo_toolkit")
     return f"parakeet-tiny-tdt-v{VERSION}-nemo{nemo}.nemo"
@@ -36,7 +36,7 @@ def tiny_nemo():
     path = REPO / ".cache" / "parakeet" / _cache_name()
     if not path.is_file():
         code = (
-            "import sys; from rgpu_parakeet.synthetic import build_tdt_nemo; "
+            "import sys; from rgpu_local.parakeet_synthetic import build_tdt_nemo; "
             "from rgpu_parakeet.engine import quiet_nemo; quiet_nemo(); build_tdt_nemo(sys.argv[1], 'tiny')"
         )
         done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=600)

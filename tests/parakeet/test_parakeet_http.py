@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import math
 import re
@@ -31,7 +32,7 @@ def _assert_words(words, lo: float, hi: float) -> None:
         assert lo - 1e-6 <= w["start"] <= w["end"] <= hi + 1e-6, (w, lo, hi)
         for t in (w["start"], w["end"]):
             assert abs(t * 100 - round(t * 100)) < 1e-6, f"not rounded to 10 ms: {w}"
-    for a, b in zip(words, words[1:]):
+    for a, b in itertools.pairwise(words):
         assert a["start"] <= b["start"] and a["end"] <= b["start"] + 1e-6, (a, b)
 
 
@@ -150,7 +151,7 @@ def test_several_files_come_back_in_request_order(api, field, batch):
     assert r.status_code == 200, r.text
     results = r.json()["results"]
     assert [x["filename"] for x in results] == [c[0] for c in clips]
-    for x, hi in zip(results, (1.5, 5.8, 0.3, 20.0)):
+    for x, hi in zip(results, (1.5, 5.8, 0.3, 20.0), strict=True):
         assert set(x) == {"filename", "text", "words"}
         if x["words"]:
             _assert_words(x["words"], 0.0, hi)

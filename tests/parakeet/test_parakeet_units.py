@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from rgpu_parakeet.engine import ModelUnavailable, ParakeetEngine, languages_for, resolve_model, to_chunk_transcript
+from rgpu_asr.errors import InvalidInput
+from rgpu_parakeet.engine import ParakeetEngine, languages_for, to_chunk_transcript
 from rgpu_parakeet.settings import ParakeetSettings
-from rgpu_serving.errors import ApiError
 
 
 def _engine(source: str, **settings) -> ParakeetEngine:
@@ -20,48 +18,30 @@ def _engine(source: str, **settings) -> ParakeetEngine:
 def test_v2_is_english_only():
     e = _engine("/mnt/models/parakeet-tdt-0.6b-v2.nemo")
     assert e.resolve_language("en") == "en" and e.resolve_language(None) == "en" and e.resolve_language("EN") == "en"
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(InvalidInput, match="only supports English"):
         e.resolve_language("fr")
-    assert err.value.status_code == 400 and "only supports English" in str(err.value.detail)
 
 
 def test_v3_accepts_its_25_european_languages():
     e = _engine("nvidia/parakeet-tdt-0.6b-v3")
     assert len(e.languages) == 25
     assert e.resolve_language("fr") == "fr" and e.resolve_language("uk") == "uk" and e.resolve_language("auto") is None
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(InvalidInput, match="supported:"):
         e.resolve_language("ja")
-    assert err.value.status_code == 400 and "supported:" in str(err.value.detail)
 
 
 def test_languages_can_be_configured():
     assert _engine("x.nemo", languages="en, de").languages == ("en", "de")
 
 
-def test_model_source_resolution(tmp_path: Path):
-    nemo = tmp_path / "m" / "parakeet.nemo"
-    nemo.parent.mkdir()
-    nemo.write_bytes(b"x")
-    assert resolve_model(str(nemo), None) == (str(nemo), True)
-    assert resolve_model("", str(nemo.parent)) == (str(nemo), True)  # KServe /mnt/models
-    assert resolve_model("nvidia/parakeet-tdt-0.6b-v2", "/nonexistent") == ("nvidia/parakeet-tdt-0.6b-v2", False)
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelUnavailable, match="no .nemo model file"):
-        resolve_model(str(tmp_path / "empty"), None)
-    with pytest.raises(ModelUnavailable, match="does not exist"):
-        resolve_model(str(tmp_path / "missing.nemo"), None)
-    with pytest.raises(ModelUnavailable, match="REFLECTOR_GPU_PARAKEET_MODEL"):
-        resolve_model("", None)
-
-
 def test_profiles_set_batching(monkeypatch):
     monkeypatch.setenv("REFLECTOR_GPU_PROFILE", "file")
     e = ParakeetEngine(ParakeetSettings())
-    assert (e.profile, e.max_batch, e.max_chunk_s, e.min_chunk_s) == ("file", 8, 30.0, 0.5)
+    assert (e.profile, e.limits.max_batch, e.limits.max_chunk_s, e.limits.min_chunk_s) == ("file", 8, 30.0, 0.5)
     monkeypatch.setenv("REFLECTOR_GPU_PROFILE", "live")
     monkeypatch.setenv("REFLECTOR_GPU_PARAKEET_BATCH_SIZE", "32")
     e = ParakeetEngine(ParakeetSettings())
-    assert (e.profile, e.max_batch) == ("live", 32) and e.max_wait_s > 0
+    assert (e.profile, e.limits.max_batch) == ("live", 32) and e.limits.max_wait_s > 0
     monkeypatch.setenv("REFLECTOR_GPU_PROFILE", "nightly")
     with pytest.raises(ValueError, match="live, file"):
         ParakeetSettings()

@@ -127,9 +127,11 @@ def test_one_overlong_sentence_is_split_within_the_token_limit(api):
 def test_concurrent_requests_are_batched_and_pairs_swap_in_a_bounded_cache(marian, keys):
     def batch_stats() -> tuple[float, float]:
         text = httpx.get(marian.base + "/metrics").text
-        get = lambda n: float(
-            re.search(rf'^reflector_gpu_batch_items_{n}{{predictor="translator"}} (\S+)', text, re.M).group(1)
-        )  # noqa: E731
+
+        def get(n: str) -> float:
+            pattern = rf'^reflector_gpu_batch_items_{n}{{predictor="translator"}} (\S+)'
+            return float(re.search(pattern, text, re.M).group(1))
+
         return get("count"), get("sum")
 
     async def run() -> list[httpx.Response]:

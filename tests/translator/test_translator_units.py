@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from rgpu_asr.errors import ModelUnavailable
 from rgpu_translator import languages
-from rgpu_translator.engine import ModelUnavailable, TranslationEngine
+from rgpu_translator.engine import TranslationEngine
 from rgpu_translator.settings import TranslatorSettings
 from rgpu_translator.text import split_text
 

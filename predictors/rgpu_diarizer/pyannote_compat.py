@@ -22,7 +22,7 @@ import os
 import threading
 import warnings
 
-from rgpu_serving.torchaudio_compat import import_torchaudio
+from rgpu_asr.torchaudio_compat import import_torchaudio
 
 log = logging.getLogger("rgpu.diarizer")
 

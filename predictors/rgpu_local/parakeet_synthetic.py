@@ -5,7 +5,8 @@ Tests and benchmarks use these to run the exact production loading path
 the architecture, tokenizer, preprocessing, TDT greedy decoding and timestamp computation are
 NeMo's own; only the weights are untrained, so the text is meaningless.
 
-``tiny`` builds in seconds on CPU; ``small`` is FastConformer-Small (~14 M parameters); ``full`` has parakeet-tdt-0.6b-v2's shape (FastConformer XL,
+``tiny`` builds in seconds on CPU; ``small`` is FastConformer-Small (~14 M parameters); ``full`` has
+parakeet-tdt-0.6b-v2's shape (FastConformer XL,
 24 layers, d_model 1024, 128 mel features, 1024-token vocabulary, ~0.6 B parameters) for
 throughput measurements on a GPU.
 """
@@ -216,7 +217,7 @@ def build_tdt_nemo(out_path: Path | str, preset: str = "tiny", seed: int = 0) ->
     """Build a random-weight FastConformer-TDT and ``save_to`` a ``.nemo`` file at ``out_path``."""
     import torch
 
-    from rgpu_serving.torchaudio_compat import import_torchaudio
+    from rgpu_asr.torchaudio_compat import import_torchaudio
 
     import_torchaudio()  # NeMo imports torchaudio; see rgpu_serving.torchaudio_compat
     from nemo.collections.asr.models import EncDecRNNTBPEModel

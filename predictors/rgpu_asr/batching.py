@@ -1,9 +1,9 @@
-"""Dynamic batching and admission control.
+"""Dynamic batching: work from concurrent callers gathered into model calls.
 
-Concurrent requests put their work items (audio chunks) in one queue; a single worker gathers
-what is waiting (up to ``max_batch`` items sharing a key, after at most ``max_wait_s``) into one
-model call on a dedicated thread, so the event loop never blocks on inference and the model
-sees batches instead of a lock-protected queue of single items.
+Concurrent requests put their work items (audio chunks, sentences, prompts) in one queue; a
+single worker gathers what is waiting (up to ``max_batch`` items sharing a key, after at most
+``max_wait_s``) into one model call on a dedicated thread, so the event loop never blocks on
+inference and the model sees batches instead of a lock-protected queue of single items.
 """
 
 from __future__ import annotations
@@ -11,13 +11,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import contextlib
 import logging
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
-
-from .errors import unavailable
 
 log = logging.getLogger("rgpu.batching")
 
@@ -26,29 +23,36 @@ R = TypeVar("R")
 
 
 @dataclass
-class _Pending(Generic[T]):
+class _Pending(Generic[T, R]):
     item: T
     key: Hashable
-    future: asyncio.Future = field(repr=False)
+    future: asyncio.Future[R] = field(repr=False)
 
 
 class DynamicBatcher(Generic[T, R]):
-    """Gathers items from concurrent callers into calls of ``run_batch(key, items) -> results``."""
+    """Gathers items from concurrent callers into calls of ``run_batch(key, items) -> results``.
+
+    A result that is an exception fails only its own item's caller; an exception raised by
+    ``run_batch`` fails every caller in that batch. ``on_batch(size)`` sees every model call
+    (the edge counts them in a histogram).
+    """
 
     def __init__(
         self,
-        run_batch: Callable[[Hashable, list[T]], Sequence[R]],
+        run_batch: Callable[[Hashable, list[T]], Sequence[R | BaseException]],
         max_batch: int = 8,
         max_wait_s: float = 0.01,
         name: str = "model",
+        on_batch: Callable[[int], None] | None = None,
     ):
         self.run_batch = run_batch
         self.max_batch = max(1, max_batch)
         self.max_wait_s = max_wait_s
         self.name = name
-        self._queue: collections.deque[_Pending[T]] = collections.deque()
+        self.on_batch = on_batch
+        self._queue: collections.deque[_Pending[T, R]] = collections.deque()
         self._wakeup: asyncio.Event | None = None
-        self._worker: asyncio.Task | None = None
+        self._worker: asyncio.Task[None] | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-infer")
         self.batches_run = 0
         self.items_run = 0
@@ -62,11 +66,10 @@ class DynamicBatcher(Generic[T, R]):
         if not items:
             return []
         loop = asyncio.get_running_loop()
-        self._ensure_worker(loop)
-        pendings = [_Pending(item, key, loop.create_future()) for item in items]
+        wakeup = self._ensure_worker(loop)
+        pendings: list[_Pending[T, R]] = [_Pending(item, key, loop.create_future()) for item in items]
         self._queue.extend(pendings)
-        assert self._wakeup is not None
-        self._wakeup.set()
+        wakeup.set()
         try:
             return list(await asyncio.gather(*(p.future for p in pendings)))
         finally:
@@ -75,18 +78,20 @@ class DynamicBatcher(Generic[T, R]):
                 if not p.future.done():
                     p.future.cancel()
 
-    def _ensure_worker(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
+    def _ensure_worker(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+        if self._wakeup is None or self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
             self._wakeup = asyncio.Event()
-            self._worker = loop.create_task(self._work(), name=f"{self.name}-batcher")
+            self._worker = loop.create_task(self._work(self._wakeup), name=f"{self.name}-batcher")
+        return self._wakeup
 
-    def _take(self) -> tuple[Hashable, list[_Pending[T]]]:
+    def _take(self) -> tuple[Hashable, list[_Pending[T, R]]]:
         while self._queue and self._queue[0].future.done():
             self._queue.popleft()  # cancelled by its caller
         if not self._queue:
             return None, []
         key = self._queue[0].key
-        batch, rest = [], collections.deque()
+        batch: list[_Pending[T, R]] = []
+        rest: collections.deque[_Pending[T, R]] = collections.deque()
         while self._queue and len(batch) < self.max_batch:
             p = self._queue.popleft()
             if p.future.done():
@@ -95,18 +100,19 @@ class DynamicBatcher(Generic[T, R]):
         self._queue.extendleft(reversed(rest))
         return key, batch
 
-    async def _work(self) -> None:
+    async def _work(self, wakeup: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        assert self._wakeup is not None
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
+            await wakeup.wait()
+            wakeup.clear()
             while self._queue:
                 if len(self._queue) < self.max_batch and self.max_wait_s > 0:
                     await asyncio.sleep(self.max_wait_s)
                 key, batch = self._take()
                 if not batch:
                     continue
+                if self.on_batch is not None:
+                    self.on_batch(len(batch))
                 try:
                     results = await loop.run_in_executor(self._executor, self.run_batch, key, [p.item for p in batch])
                     if len(results) != len(batch):
@@ -119,7 +125,7 @@ class DynamicBatcher(Generic[T, R]):
                     continue
                 self.batches_run += 1
                 self.items_run += len(batch)
-                for p, r in zip(batch, results):
+                for p, r in zip(batch, results, strict=True):
                     if p.future.done():
                         continue
                     if isinstance(r, BaseException):  # only this item failed; its neighbours did not
@@ -133,27 +139,4 @@ class DynamicBatcher(Generic[T, R]):
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-class Admission:
-    """Bounds the requests a predictor holds at once; beyond it, 503 + ``Retry-After``."""
-
-    def __init__(self, limit: int, retry_after_s: int, what: str = "requests"):
-        self.limit = limit
-        self.retry_after_s = retry_after_s
-        self.what = what
-        self.active = 0
-
-    @contextlib.contextmanager
-    def admit(self):
-        if self.active >= self.limit:
-            raise unavailable(
-                f"server is saturated ({self.active} {self.what} in progress, limit {self.limit}); retry later",
-                self.retry_after_s,
-            )
-        self.active += 1
-        try:
-            yield
-        finally:
-            self.active -= 1
-
-
-__all__ = ["Admission", "DynamicBatcher"]
+__all__ = ["DynamicBatcher"]

@@ -1,4 +1,4 @@
-"""Audio format detection and decoding to 16 kHz mono float32 with PyAV.
+"""Audio format detection and decoding to 16 kHz mono float32 with PyAV, once per request.
 
 The format is decided by the file extension, then the Content-Type, then by sniffing the first
 bytes, as the contract says; an unsupported extension is refused before any decoding.
@@ -15,11 +15,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .errors import ApiError
+from .errors import UndecodableAudio, UnsupportedAudio
+from .types import SAMPLE_RATE
 
 log = logging.getLogger("rgpu.audio")
 
-SAMPLE_RATE = 16_000
 SUPPORTED_EXTENSIONS = ("mp3", "mp4", "mpeg", "mpga", "m4a", "wav", "webm")
 
 _CONTENT_TYPES = {
@@ -38,16 +38,6 @@ _CONTENT_TYPES = {
     "audio/webm": "webm",
     "video/webm": "webm",
 }
-
-
-class UnsupportedAudio(ApiError):
-    def __init__(self, detail: str):
-        super().__init__(400, detail)
-
-
-class UndecodableAudio(ApiError):
-    def __init__(self, detail: str):
-        super().__init__(422, detail)
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -161,6 +151,7 @@ def decode_file(path: Path, sample_rate: int = SAMPLE_RATE, spool_dir: Path | No
                         bad_packets += 1
                         continue
                     for frame in frames:
+                        assert isinstance(frame, av.AudioFrame)  # demuxed from an audio stream
                         for out in resampler.resample(frame):
                             sink.add(out.to_ndarray())
                 for out in resampler.resample(None):

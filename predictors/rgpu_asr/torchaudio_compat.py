@@ -9,7 +9,9 @@ need torchaudio's pure-Python parts. ``install()`` adds an import hook for
 module is completed the way torchaudio itself is when it ships without an extension
 (``_IS_TORCHAUDIO_EXT_AVAILABLE = False``). With a matching torch/torchaudio pair (a CUDA image)
 the real extension loads and the hook changes nothing. The hook imports nothing itself, so
-processes that never touch torchaudio (Whisper) pay nothing.
+processes that never touch torchaudio (Whisper) pay nothing, and nothing installs it on import:
+the diarizer's entry point and the local mode call ``install()``; NeMo and pyannote loaders call
+``import_torchaudio()`` before they import those libraries.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import importlib.util
 import logging
 import sys
 import threading
+import types
+from collections.abc import Sequence
 
 log = logging.getLogger("rgpu.torchaudio")
 
@@ -33,10 +37,10 @@ class _ExtensionLoader(importlib.abc.Loader):
     def __init__(self, real: importlib.abc.Loader):
         self.real = real
 
-    def create_module(self, spec):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
         return self.real.create_module(spec)
 
-    def exec_module(self, module) -> None:
+    def exec_module(self, module: types.ModuleType) -> None:
         global torchaudio_fallback_reason
         try:
             self.real.exec_module(module)
@@ -45,11 +49,10 @@ class _ExtensionLoader(importlib.abc.Loader):
             torchaudio_fallback_reason = f"{type(exc).__name__}: {exc}"
         from torchaudio._internal.module_utils import fail_with_message
 
-        module._IS_TORCHAUDIO_EXT_AVAILABLE = False
-        module._IS_ALIGN_AVAILABLE = False
-        module.fail_if_no_align = fail_with_message(
-            "torchaudio's compiled extension is unavailable (CPU torch with a CUDA torchaudio)"
-        )
+        setattr(module, "_IS_TORCHAUDIO_EXT_AVAILABLE", False)  # noqa: B010 - a module's globals
+        setattr(module, "_IS_ALIGN_AVAILABLE", False)  # noqa: B010
+        reason = "torchaudio's compiled extension is unavailable (CPU torch with a CUDA torchaudio)"
+        setattr(module, "fail_if_no_align", fail_with_message(reason))  # noqa: B010
         log.info(
             "torchaudio's compiled extension is unavailable (%s); using its pure-Python parts",
             torchaudio_fallback_reason,
@@ -57,7 +60,9 @@ class _ExtensionLoader(importlib.abc.Loader):
 
 
 class _ExtensionFinder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname, path, target=None):
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname != _TARGET:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
@@ -74,11 +79,9 @@ def install() -> None:
             sys.meta_path.insert(0, _ExtensionFinder())
 
 
-def import_torchaudio():
+def import_torchaudio() -> types.ModuleType | None:
     """``import torchaudio`` through the hook; None when torchaudio is not installed."""
     install()
     if importlib.util.find_spec("torchaudio") is None:
         return None
-    import torchaudio
-
-    return torchaudio
+    return importlib.import_module("torchaudio")

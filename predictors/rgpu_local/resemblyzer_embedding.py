@@ -23,15 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._compat import prepare_pyannote
-
-prepare_pyannote()
-
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from pyannote.audio.core.model import Model  # noqa: E402
-from pyannote.audio.core.task import Problem, Resolution, Specifications  # noqa: E402
-from torch import nn  # noqa: E402
+# pyannote imports torchaudio at module level: whoever imports this module has installed the
+# torchaudio shim first (the entry points do; pyannote imports it by class path while the diarizer
+# loads the packaged checkpoint, after rgpu_diarizer.pyannote_compat.prepare_pyannote()).
+import torch
+import torch.nn.functional as F
+from pyannote.audio.core.model import Model
+from pyannote.audio.core.task import Problem, Resolution, Specifications
+from torch import nn
 
 INT16_MAX = 2**15 - 1
 

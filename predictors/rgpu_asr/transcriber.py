@@ -1,0 +1,116 @@
+"""The transcription pipeline every route and engine shares.
+
+Decoded audio -> chunks (the whole clip, or VAD chunks for long audio) -> the language, detected
+per request from its first speech when the caller said ``auto`` -> chunks from every concurrent
+request gathered into engine batches -> one ``Transcript`` in file time. HTTP shapes, offsets
+and speakers are the caller's business; this module never sees a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+
+from .batching import DynamicBatcher
+from .chunking import Chunk, plan_chunks, whole_file_chunks
+from .engine import Engine, Samples
+from .timing import finalize_words, place_chunk_words
+from .types import SAMPLE_RATE, ChunkTranscript, TextSegment, Transcript, Word
+from .vad import SileroVad, default_vad
+
+#: Batcher key of language detection (transcription keys are ``("transcribe", language)``).
+_DETECT = ("detect", None)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request's decoded audio and the chunks planned for it."""
+
+    audio: Samples
+    chunks: list[Chunk]
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+    def first_speech(self) -> Samples:
+        """What language detection listens to: the first chunk (first speech, at most one chunk)."""
+        return self.chunks[0].audio(self.audio)
+
+
+def plan(audio: Samples, max_chunk_s: float, min_chunk_s: float, vad: Callable[[], SileroVad] = default_vad) -> Job:
+    """Blocking: a clip that fits one chunk is taken whole; longer audio goes through the VAD."""
+    if len(audio) <= max_chunk_s * SAMPLE_RATE:
+        return Job(audio, whole_file_chunks(len(audio), max_chunk_s, min_chunk_s))
+    return Job(audio, plan_chunks(vad().segments(audio), max_chunk_s, min_chunk_s))
+
+
+def assemble(
+    chunks: Sequence[Chunk], results: Sequence[ChunkTranscript], language: str, duration_s: float
+) -> Transcript:
+    """Chunk transcripts -> one transcript in file time (pure)."""
+    words: list[Word] = []
+    segments: list[TextSegment] = []
+    for chunk, result in zip(chunks, results, strict=True):
+        offset, length = chunk.offset_s(), chunk.duration_s()
+        words += place_chunk_words(result.words, offset, length)
+        segments += [s.shifted(offset, length) for s in result.segments]
+    text = " ".join(s.text.strip() for s in segments if s.text.strip())
+    return Transcript(text, finalize_words(words), segments, language, duration_s)
+
+
+class Transcriber:
+    """One engine behind a dynamic batcher: what every transcription route calls."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        name: str = "asr",
+        on_batch: Callable[[int], None] | None = None,
+        vad: Callable[[], SileroVad] = default_vad,
+    ):
+        self.engine = engine
+        self.vad = vad
+        limits = engine.limits
+        self.batcher: DynamicBatcher[Samples, ChunkTranscript | str] = DynamicBatcher(
+            self._run, max_batch=limits.max_batch, max_wait_s=limits.max_wait_s, name=name, on_batch=on_batch
+        )
+
+    def load(self) -> None:
+        self.engine.load()
+        self.vad()  # load the VAD once at start, not on the first long file
+
+    def resolve_language(self, language: str | None) -> str | None:
+        """The caller's language checked by the engine (``None``: detect per request)."""
+        return self.engine.resolve_language((language or "").strip() or None)
+
+    def plan(self, audio: Samples) -> Job:
+        """Blocking (VAD on long audio): run it in a worker thread."""
+        limits = self.engine.limits
+        return plan(audio, limits.max_chunk_s, limits.min_chunk_s, self.vad)
+
+    def _run(self, key: Hashable, items: list[Samples]) -> Sequence[ChunkTranscript | str]:
+        if key == _DETECT:
+            return self.engine.detect_language(items)
+        assert isinstance(key, tuple)
+        language: str | None = key[1]
+        return self.engine.transcribe_batch(language, items)
+
+    async def detect(self, job: Job) -> str | None:
+        """The language of ``job``'s first speech, or None when the engine cannot tell."""
+        if not self.engine.detects_language or not job.chunks:
+            return None
+        (found,) = await self.batcher.submit([job.first_speech()], key=_DETECT)
+        assert isinstance(found, str)
+        return found
+
+    async def transcribe(self, job: Job, language: str | None) -> Transcript:
+        """``language`` as :meth:`resolve_language` gave it; ``None`` detects it for this job."""
+        if language is None:
+            language = await self.detect(job)
+        results = await self.batcher.submit([c.audio(job.audio) for c in job.chunks], key=("transcribe", language))
+        chunks = [r for r in results if isinstance(r, ChunkTranscript)]
+        return assemble(job.chunks, chunks, language or "", job.duration_s)
+
+    def close(self) -> None:
+        self.batcher.close()
