@@ -5,6 +5,9 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ARG EXTRA=padding
+# CA bundle pip trusts behind a TLS-intercepting proxy: a path mounted into the build (see
+# images/build.sh, BUILD_CA_BUNDLE), never copied into an image; unset, pip uses its own.
+ARG PIP_CERT
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH

@@ -13,6 +13,12 @@ FROM ${CUDA_IMAGE} AS build
 ARG EXTRA=whisper
 ARG INSTALL_TORCH=false
 ARG TORCH_VERSION=2.13.0
+# Where pip also looks for torch: a URL or a directory of wheels mounted into the build (e.g.
+# a CPU build for a test image, images/build.sh); empty: PyPI's, which brings CUDA.
+ARG TORCH_FIND_LINKS=""
+# CA bundle pip trusts behind a TLS-intercepting proxy: a path mounted into the build (see
+# images/build.sh, BUILD_CA_BUNDLE), never copied into an image; unset, pip uses its own.
+ARG PIP_CERT
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
@@ -21,8 +27,11 @@ RUN apt-get update \
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# torch first, pinned, so no dependency resolves a different build of it
-RUN if [ "$INSTALL_TORCH" = "true" ]; then pip install "torch==${TORCH_VERSION}"; fi
+# torch first, pinned, so no dependency resolves a different build of it (hadolint cannot read
+# the ${TORCH_FIND_LINKS:+...} expansion and takes the pinned torch for an unpinned one)
+# hadolint ignore=DL3013
+RUN if [ "$INSTALL_TORCH" = "true" ]; then \
+        pip install ${TORCH_FIND_LINKS:+--find-links "$TORCH_FIND_LINKS"} "torch==${TORCH_VERSION}"; fi
 COPY pyproject.toml README.md images/constraints.txt ./
 COPY predictors ./predictors
 COPY operator ./operator
