@@ -93,7 +93,7 @@ torch_args=()
 if [ -n "${TORCH_FIND_LINKS:-}" ]; then
     if [ -d "$TORCH_FIND_LINKS" ]; then
         [ "$BUILDER" = buildah ] || die "TORCH_FIND_LINKS=$TORCH_FIND_LINKS is a directory: only buildah can mount it (Docker: use a URL)"
-        mounts+=(--volume "$(cd "$TORCH_FIND_LINKS" && pwd):/run/torch-wheels:ro")
+        torch_args+=(--volume "$(cd "$TORCH_FIND_LINKS" && pwd):/run/torch-wheels:ro")
         torch_args+=(--build-arg TORCH_FIND_LINKS=/run/torch-wheels)
     elif [[ "$TORCH_FIND_LINKS" == http://* || "$TORCH_FIND_LINKS" == https://* ]]; then
         torch_args+=(--build-arg "TORCH_FIND_LINKS=$TORCH_FIND_LINKS")

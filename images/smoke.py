@@ -788,6 +788,8 @@ def main(argv: list[str] | None = None) -> int:
         seconds, size = built.get(name, (None, "?"))
         b = f"{seconds} s" if seconds is not None else "-"
         print(f"   {name:<12}{b:>9}  {size:>10}  {timings[name]:>5.0f} s  {'FAILED' if name in failed else 'ok'}")
+    if os.environ.get("SMOKE_STARTED_AT"):
+        print(f"   images-smoke took {time.time() - float(os.environ['SMOKE_STARTED_AT']):.0f} s in all")
     print(f"{len(args.names) - len(failed)} passed, {len(failed)} failed", flush=True)
     return 1 if failed else 0
 
