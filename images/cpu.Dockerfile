@@ -8,8 +8,8 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY images/constraints.txt ./
 # CA bundle pip trusts behind a TLS-intercepting proxy: a path mounted into the build (see
-# images/build.sh, BUILD_CA_BUNDLE), never copied into an image; unset, pip uses its own.
-ARG PIP_CERT
+# images/build.sh, BUILD_CA_BUNDLE), never copied into an image; empty, pip uses its own.
+ARG PIP_CERT=""
 # setuptools at its pinned version: it builds the project (no build isolation, so the build
 # backend is the pinned one, not whatever PyPI has that day) and some packages need it at run time.
 # hadolint ignore=DL3013
