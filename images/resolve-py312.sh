@@ -53,11 +53,13 @@ wheels="$work/wheels"
 mkdir -p "$wheels"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)"
 
-# The project itself, as the images install it.
-"${pip[@]}" wheel --quiet --no-deps --wheel-dir "$wheels" . >/dev/null
+# The project itself, as the images install it (its build's warnings go to the log).
+"${pip[@]}" wheel --no-deps --wheel-dir "$wheels" . >"$work/wheels.log" 2>&1 \
+    || { cat "$work/wheels.log" >&2; die "building the project's wheel failed"; }
 for name in "${PURE_SDISTS[@]}"; do
     pin="$(grep -i -E "^${name}==" images/constraints.txt)" || die "$name is not pinned in images/constraints.txt"
-    "${pip[@]}" wheel --quiet --no-deps --no-binary :all: --wheel-dir "$wheels" "$pin" >/dev/null
+    "${pip[@]}" wheel --no-deps --no-binary :all: --wheel-dir "$wheels" "$pin" >>"$work/wheels.log" 2>&1 \
+        || { cat "$work/wheels.log" >&2; die "building $pin from its sdist failed"; }
 done
 for whl in "$wheels"/*.whl; do
     [[ "$whl" == *-py3-none-any.whl || "$whl" == *-py2.py3-none-any.whl ]] \
