@@ -21,6 +21,7 @@ import numpy as np
 
 from rgpu_asr.errors import InvalidInput, ModelUnavailable, check_text
 from rgpu_asr.models import ModelFamily, hub_unavailable, resolve_model
+from rgpu_asr.torchaudio_compat import import_torchaudio
 
 from .settings import LLMSettings
 
@@ -127,6 +128,7 @@ class LLMEngine:
 
     # ---- loading -----------------------------------------------------------------------
     def load(self) -> None:
+        import_torchaudio()  # transformers may import torchaudio; see rgpu_asr.torchaudio_compat
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

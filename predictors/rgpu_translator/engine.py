@@ -18,6 +18,7 @@ from typing import Any
 
 from rgpu_asr.errors import InvalidInput, ModelUnavailable
 from rgpu_asr.models import ModelChoice, ModelFamily, hub_unavailable, resolve_model
+from rgpu_asr.torchaudio_compat import import_torchaudio
 
 from . import languages
 from .settings import TranslatorSettings
@@ -141,6 +142,7 @@ class TranslationEngine:
         """Resolve the model (the one resolver: REFLECTOR_GPU_TRANSLATOR_MODEL, the operator's
         REFLECTOR_GPU_MODEL, --model_dir, the family's hub default), tell its family when the engine
         is ``auto``, and load what must be there at start (raises with the reason)."""
+        import_torchaudio()  # transformers may import torchaudio; see rgpu_asr.torchaudio_compat
         self._torch_setup()
         default = DEFAULT_MODELS[self.engine if self.engine != "auto" else "nllb"]
         choice = resolve_model(FAMILY, self.settings.model, model_dir=self.model_dir, hub_default=default)

@@ -68,8 +68,8 @@ def test_unsupported_pair_lists_supported_pairs(api):
     [
         ({"params": {"source_language": "en", "target_language": "fr"}}, "text is required"),
         ({"params": {"text": "x"}, "content": b"{not json", "headers": {"Content-Type": "application/json"}}, "JSON"),
-        ({"params": {"text": "x"}, "json": ["en", "fr"]}, "JSON object"),
-        ({"params": {"text": "x"}, "json": {"source_language": 3}}, "must be a string"),
+        ({"params": {"text": "x"}, "json": ["en", "fr"]}, "valid dictionary or object"),
+        ({"params": {"text": "x"}, "json": {"source_language": 3}}, "source_language: Input should be a valid string"),
     ],
 )
 def test_bad_requests_are_400(api, kwargs, fragment):
