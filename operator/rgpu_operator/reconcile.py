@@ -8,6 +8,7 @@ component's status, transient ones make the handler retry soon.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 from collections.abc import Awaitable, Callable
@@ -236,17 +237,26 @@ async def _facts(
 
     waiting = [comp for comp in enabled if isvcs.get(comp.name) is not None and not is_ready(isvcs[comp.name])]
     events = await _kserve_events(kube, meta["namespace"], {c.isvc_name(meta["name"], x) for x in waiting}, now)
+    probes: dict[str, tuple[int, str] | None] = {}
+    if options.probe is not None and waiting:
+        asked = [
+            options.probe(
+                options.probe_url.format(service=c.predictor_service(meta["name"], comp), namespace=meta["namespace"]),
+                c.predictor(p.spec, comp),
+            )
+            for comp in waiting
+        ]
+        # Concurrently: a predictor that does not answer costs its timeout once, not once each.
+        probes = dict(zip((comp.name for comp in waiting), await asyncio.gather(*asked), strict=True))
     out: dict[str, Facts] = {}
     for comp in enabled:
-        isvc = isvcs.get(comp.name)
-        probe = None
-        if options.probe is not None and comp in waiting:
-            base = options.probe_url.format(
-                service=c.predictor_service(meta["name"], comp), namespace=meta["namespace"]
-            )
-            probe = await options.probe(base, c.predictor(p.spec, comp))
         name = c.isvc_name(meta["name"], comp)
-        out[comp.name] = Facts(isvc=isvc, error=errors.get(comp.name), event=events.get(name), probe=probe)
+        out[comp.name] = Facts(
+            isvc=isvcs.get(comp.name),
+            error=errors.get(comp.name),
+            event=events.get(name),
+            probe=probes.get(comp.name),
+        )
     return out
 
 
