@@ -26,8 +26,9 @@ CHART = HERE / "reflector-gpu"
 REPO = HERE.parent
 sys.path[:0] = [str(REPO / "operator"), str(REPO / "predictors")]
 
-from rgpu_operator import gen, rbac  # noqa: E402
+from rgpu_operator import gen  # noqa: E402
 from rgpu_operator.schema import spec_schema  # noqa: E402
+from rgpu_operator.settings import EDGE_PRESETS  # noqa: E402
 
 GENERATED_BY = "python charts/gen_chart.py"
 
@@ -91,6 +92,22 @@ def _tighten(schema: dict) -> dict:
     return out
 
 
+def _values_spec() -> dict:
+    """The CRD's spec schema as a values schema, plus what its CEL rules say and JSON Schema can:
+    no Serverless/Knative, no scale to zero."""
+    out = _tighten(spec_schema())
+    out["properties"]["deploymentMode"]["enum"] = ["RawDeployment", "Standard"]
+
+    def walk(node: dict) -> None:
+        for key, sub in (node.get("properties") or {}).items():
+            if key == "minReplicas":
+                sub["minimum"] = 1
+            walk(sub)
+
+    walk(out)
+    return out
+
+
 def values_schema() -> dict:
     positive = {"type": "number", "exclusiveMinimum": 0}
     schema = _obj(
@@ -145,6 +162,30 @@ def values_schema() -> dict:
                     "apiAttempts": _int("Attempts per API call.", minimum=1, maximum=20),
                     "apiBackoffSeconds": {**positive, "description": "Backoff base (s)."},
                     "healthPort": _int("kopf liveness port.", minimum=1024, maximum=65535),
+                    "kserve": _obj(
+                        "The KServe the operator drives.",
+                        {
+                            "version": _str(
+                                "KServe version (0.15, 0.16 ...); empty: read from its controller's image.",
+                                pattern=r"^$|^v?[0-9]+\.[0-9]+(\.[0-9]+)?$",
+                            ),
+                            "namespace": _str("KServe's namespace.", pattern=_DNS_LABEL, maxLength=63),
+                            "deployment": _str("KServe's controller Deployment.", pattern=_DNS_SUBDOMAIN),
+                        },
+                        required=["version", "namespace", "deployment"],
+                    ),
+                    "edge": _str(
+                        "Where the ingress/Gateway proxies run (NetworkPolicy peer).", enum=list(EDGE_PRESETS)
+                    ),
+                    "monitoringNamespaces": {
+                        "type": "array",
+                        "uniqueItems": True,
+                        "maxItems": 16,
+                        "description": "Namespaces admitted to the predictors' metrics port.",
+                        "items": _str("Namespace.", pattern=_DNS_LABEL, maxLength=63),
+                    },
+                    "probeReadiness": _bool("Ask not-ready predictors why (readiness route), for status."),
+                    "clusterDomain": _str("The cluster's DNS domain.", pattern=_DNS_SUBDOMAIN),
                     "extraEnv": {
                         "type": "array",
                         "description": "Extra core/v1 EnvVars.",
@@ -166,7 +207,7 @@ def values_schema() -> dict:
                         required=["enabled"],
                     ),
                 },
-                required=["watchNamespaces", "predictorImages", "healthPort", "peering"],
+                required=["watchNamespaces", "predictorImages", "healthPort", "peering", "kserve", "edge"],
             ),
             "serviceAccount": _obj(
                 "The operator's ServiceAccount.",
@@ -252,7 +293,9 @@ def values_schema() -> dict:
                 "A ready-made ReflectorGPU.",
                 {
                     "create": _bool("Render it."),
-                    "name": _str("Name.", pattern=_DNS_LABEL, maxLength=40, minLength=1),
+                    # <name>-transcriber-live must stay a 53-character InferenceService name (NOTES
+                    # prints the predictors' in-cluster URLs from it).
+                    "name": _str("Name.", pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", maxLength=36, minLength=1),
                     "namespace": _str(
                         "Namespace; empty = release namespace.", pattern=r"^$|" + _DNS_LABEL[1:], maxLength=63
                     ),
@@ -261,7 +304,7 @@ def values_schema() -> dict:
                     "uninstallTimeoutSeconds": _int(
                         "Pre-delete hook wait; 0 disables the hook.", minimum=0, maximum=3600
                     ),
-                    "spec": _tighten(spec_schema()),
+                    "spec": _values_spec(),
                 },
                 required=["create", "name"],
             ),
@@ -295,7 +338,7 @@ def values_schema() -> dict:
 def files() -> dict[str, str]:
     """Path relative to the chart -> content."""
     out = dict(gen.chart_files())
-    rules = gen.dump({"clusterRules": rbac.rules(cluster=True), "namespacedRules": rbac.rules(cluster=False)})
+    rules = gen.dump(gen.rbac_rules())
     out["files/rbac-rules.yaml"] = rules.replace(
         gen.HEADER, f"# Generated by `{GENERATED_BY}` from rgpu_operator.rbac; do not edit.\n", 1
     )

@@ -155,6 +155,7 @@ k create namespace "$NAMESPACE" --dry-run=client -o yaml | k apply -f -
 h upgrade --install "$RELEASE" charts/reflector-gpu -n "$NAMESPACE" -f "$VALUES" \
     --set image.registry="$REGISTRY" --set image.tag="$TAG" \
     --set operator.predictorImages.registry="$REGISTRY" --set operator.predictorImages.tag="$TAG" \
+    --set operator.kserve.version="0.$KSERVE_MINOR" \
     --wait --timeout 5m
 k rollout status -n "$NAMESPACE" "deployment/$RELEASE" --timeout=180s
 
@@ -164,6 +165,9 @@ k get reflectorgpu -n "$NAMESPACE" "$RGPU"
 
 TRANSCRIPT_URL="$(k get reflectorgpu -n "$NAMESPACE" "$RGPU" -o jsonpath='{.status.endpoints.TRANSCRIPT_URL}')"
 [ "$TRANSCRIPT_URL" = "http://$HOST/transcriber" ] || die "status.endpoints.TRANSCRIPT_URL is '$TRANSCRIPT_URL'"
+# The ReflectorGPU's Ingress is the only one: KServe made none of its own (cluster-local label).
+INGRESSES="$(k get ingress -n "$NAMESPACE" -o name)"
+[ "$INGRESSES" = "ingress.networking.k8s.io/$RGPU" ] || die "Ingresses besides the ReflectorGPU's: $INGRESSES"
 SECRET="$(k get reflectorgpu -n "$NAMESPACE" "$RGPU" -o jsonpath='{.status.apiKeySecret.name}')"
 API_KEY="$(k get secret -n "$NAMESPACE" "$SECRET" -o jsonpath='{.data.apikey}' | base64 -d)"
 [ -n "$API_KEY" ] || die "no API key in Secret $SECRET"

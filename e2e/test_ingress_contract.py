@@ -175,3 +175,12 @@ def test_padding_validates_its_input(client):
 
 def test_disabled_components_are_not_routed(client):
     assert client.post("/diarizer/diarize", params={"audio_file_url": "https://example.com/a.wav"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path", ["/transcriber/docs", "/transcriber/openapi.json", "/transcriber/metrics", "/padding/metrics"]
+)
+def test_docs_and_metrics_are_not_reachable_through_the_ingress(client, path):
+    """Only contract routes are routed (the predictors also serve /metrics on their own port and
+    turn the API docs off in the cluster): nothing else answers, with or without the key."""
+    assert client.get(path).status_code == 404

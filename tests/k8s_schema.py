@@ -59,8 +59,23 @@ def cel_errors(schema: dict, value, path: str = "") -> list[str]:
 
 
 @functools.cache
-def _cel_program(rule: str):
+def _cel_environment():
     import celpy
 
-    env = celpy.Environment()
+    return celpy.Environment()  # builds the CEL parser: seconds, so once
+
+
+@functools.cache
+def _cel_program(rule: str):
+    env = _cel_environment()
     return env.program(env.compile(rule))
+
+
+@functools.cache
+def load_crd(path) -> dict:
+    """A CRD file, parsed once (libyaml when available: the InferenceService CRD is 2 MB)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path) as f:
+        return yaml.load(f, Loader=loader)  # noqa: S506 - a safe loader

@@ -1,9 +1,11 @@
 """Kopf operator for reflector-gpu: one ``ReflectorGPU`` resource in, KServe InferenceServices,
-the API-key Secret, an Ingress or HTTPRoute and a NetworkPolicy out.
+the API-key Secret, an HTTPRoute or Ingress and a NetworkPolicy per component out.
 
-Layout: ``schema`` (the CRD, the single source of truth), pure builders (``inferenceservice``,
-``secret``, ``routing``, ``networkpolicy``, ``modelcache``, ``desired``, ``status``, ``rbac``,
-``install``), and the only modules with I/O: ``kube`` (API calls), ``reconcile`` and ``handlers``.
+Layout: ``schema`` (the CRD, the single source of truth) and ``rules`` (its checks in Python),
+pure builders and facts (``inferenceservice``, ``secret``, ``routing``, ``networkpolicy``,
+``modelcache``, ``desired``, ``status``, ``sizing``, ``kserve``, ``names`` ...), ``render`` (the
+steady state, for review), and the only modules with I/O: ``api`` + ``kinds`` (lightkube),
+``probe``, ``reconcile`` and ``handlers``.
 """
 
 from __future__ import annotations

@@ -6,12 +6,12 @@ shared contract (``rgpu_contract``); nothing here imports predictor code.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import rgpu_contract as contract
 
-from . import API_VERSION, FIELD_MANAGER, GROUP, KIND
+from . import API_VERSION, FIELD_MANAGER, GROUP, KIND, names
 
 #: The env var naming the model (hub name or local directory) a predictor loads.
 ENV_MODEL = contract.ENV_MODEL
@@ -43,6 +43,11 @@ class Component:
     prefix: str = ""  #: ingress path prefix (the live and file transcribers share one)
     env_var: str | None = None  #: the Reflector setting pointing at this prefix
 
+    @property
+    def path(self) -> str:
+        """Where its block lives in the spec, for error messages (``spec.transcriber.live``)."""
+        return f"spec.{self.section}" + (f".{self.profile}" if self.profile else "")
+
 
 COMPONENTS: tuple[Component, ...] = (
     Component("transcriber-live", "transcriber", "live", True, "a10g", "/transcriber", "TRANSCRIPT_URL"),
@@ -64,58 +69,62 @@ def routes(component: Component) -> tuple[str, ...]:
     return contract.COMPONENT_ROUTES[component.name]
 
 
-def block(spec: dict, component: Component) -> dict:
+def block(spec: dict[str, Any], component: Component) -> dict[str, Any]:
     """The spec block holding replicas/pool/resources for ``component``."""
-    section = spec[component.section]
+    section: dict[str, Any] = spec[component.section]
     return section[component.profile] if component.profile else section
 
 
-def enabled(spec: dict, component: Component) -> bool:
+def enabled(spec: dict[str, Any], component: Component) -> bool:
     return component.section == "transcriber" or bool(spec[component.section].get("enabled", True))
 
 
-def predictor(spec: dict, component: Component) -> str:
+def predictor(spec: dict[str, Any], component: Component) -> str:
     """Which predictor image serves ``component`` (the transcriber's depends on its engine)."""
-    return spec["transcriber"]["engine"] if component.section == "transcriber" else component.section
+    return str(spec["transcriber"]["engine"]) if component.section == "transcriber" else component.section
 
 
 def isvc_name(owner: str, component: Component) -> str:
-    return f"{owner}-{component.name}"
+    return names.isvc_name(owner, component.name)
 
 
 def predictor_service(owner: str, component: Component) -> str:
-    """KServe's Service in front of the predictor pods (RawDeployment and Serverless alike)."""
+    """KServe's Service in front of the predictor pods (``PredictorServiceName``: <isvc>-predictor)."""
     return f"{isvc_name(owner, component)}-predictor"
 
 
 def secret_name(owner: str) -> str:
-    return f"{owner}-apikey"
+    return names.subdomain(f"{owner}-apikey")
 
 
 def routing_name(owner: str) -> str:
     return owner
 
 
-def networkpolicy_name(owner: str) -> str:
-    return f"{owner}-predictors"
+def networkpolicy_name(owner: str, component: Component) -> str:
+    """One NetworkPolicy per component (its peers differ): named like its InferenceService."""
+    return isvc_name(owner, component)
+
+
+def legacy_networkpolicy_name(owner: str) -> str:
+    """The single policy operator 0.1 made for every predictor; removed on upgrade."""
+    return names.subdomain(f"{owner}-predictors")
 
 
 def modelcache_name(namespace: str, owner: str, component: Component, uri: str) -> str:
     """Cluster-scoped name; the URI hash makes a new cache when the (immutable) URI changes."""
-    digest = hashlib.sha256(uri.encode()).hexdigest()[:8]
-    return f"{namespace}-{owner}-{component.name}-{digest}"[:253]
+    return names.subdomain(f"{namespace}-{owner}-{component.name}-{names.digest(uri)}")
 
 
 def owner_label(namespace: str, name: str) -> str:
     """Label value naming a namespaced owner (label values: <= 63 chars, no '/')."""
-    value = f"{namespace}.{name}"
-    return value if len(value) <= 63 else hashlib.sha256(value.encode()).hexdigest()[:63]
+    return names.label_value(f"{namespace}.{name}")
 
 
 def labels(owner: str, component: str | None = None) -> dict[str, str]:
     out = {
         LABEL_NAME: PART_OF,
-        LABEL_INSTANCE: owner,
+        LABEL_INSTANCE: names.label_value(owner),
         LABEL_PART_OF: PART_OF,
         LABEL_MANAGED_BY: FIELD_MANAGER,
     }
@@ -126,13 +135,13 @@ def labels(owner: str, component: str | None = None) -> dict[str, str]:
 
 def selector(owner: str, component: str | None = None) -> dict[str, str]:
     """The subset of :func:`labels` that identifies pods (stable across upgrades)."""
-    out = {LABEL_PART_OF: PART_OF, LABEL_INSTANCE: owner}
+    out = {LABEL_PART_OF: PART_OF, LABEL_INSTANCE: names.label_value(owner)}
     if component:
         out[LABEL_COMPONENT] = component
     return out
 
 
-def owner_reference(owner: dict) -> dict:
+def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
     """Owner reference to the ReflectorGPU ``owner`` (its body); GC deletes children with it."""
     meta = owner["metadata"]
     if not meta.get("uid"):
@@ -147,13 +156,21 @@ def owner_reference(owner: dict) -> dict:
     }
 
 
-def metadata(owner: dict, name: str, component: str | None = None, *, namespaced: bool = True) -> dict:
+def metadata(
+    owner: dict[str, Any], name: str, component: str | None = None, *, namespaced: bool = True
+) -> dict[str, Any]:
     """Metadata shared by every child: name, namespace, labels and the owner reference."""
     meta = owner["metadata"]
-    out: dict = {"name": name, "labels": labels(meta["name"], component)}
+    out: dict[str, Any] = {"name": name, "labels": labels(meta["name"], component)}
     if namespaced:
         out["namespace"] = meta["namespace"]
         out["ownerReferences"] = [owner_reference(owner)]
     else:
         out["labels"][LABEL_OWNER] = owner_label(meta["namespace"], meta["name"])
     return out
+
+
+def owned_by(obj: dict[str, Any], owner_uid: str) -> bool:
+    """``obj`` has a controller reference to the object with ``owner_uid``."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == owner_uid and ref.get("controller") for ref in refs)

@@ -16,11 +16,12 @@ from typing import Any
 
 import kopf
 
-from . import API_VERSION, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION, peering
-from . import components as c
-from .inferenceservice import ImageDefaults
-from .kube import ApiError, Kube, connection_from_environment
-from .reconcile import finalize, reconcile
+from . import API_VERSION, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION, peering, probe
+from .api import ApiError, Kube
+from .context import Install
+from .kserve import Version, parse_version, version_from_image
+from .reconcile import Notify, Options, Outcome, finalize, reconcile
+from .rules import Problem
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,16 +39,15 @@ def plain(value: Any) -> Any:
 
 
 def _now() -> str:
-    utc = datetime.timezone.utc  # noqa: UP017 - datetime.UTC is 3.11+, the project supports 3.10
-    return datetime.datetime.now(utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _new_key() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _notifier(owner: dict):
-    ref = {"apiVersion": API_VERSION, "kind": KIND, "metadata": owner["metadata"]}
+def _notifier(owner: dict[str, Any]) -> Notify:
+    ref: Any = {"apiVersion": API_VERSION, "kind": KIND, "metadata": owner["metadata"]}  # kopf reads it as a Body
 
     def notify(type_: str, reason: str, message: str) -> None:
         kopf.event(ref, type=type_, reason=reason, message=message)
@@ -67,7 +67,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.WARNING  # events: our explicit ones plus kopf's failures
     memo.setdefault("settings", SETTINGS)
     if "kube" not in memo:
-        memo["kube"] = Kube(connection_from_environment(), memo["settings"])
+        memo["kube"] = Kube(memo["settings"])
     memo.setdefault("locks", {})
     if memo["settings"].peering:
         await _ensure_peering(memo["kube"], memo["settings"])
@@ -104,52 +104,118 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 def _lock(memo: kopf.Memo, namespace: str, name: str) -> asyncio.Lock:
-    return memo["locks"].setdefault((namespace, name), asyncio.Lock())
+    lock: asyncio.Lock = memo["locks"].setdefault((namespace, name), asyncio.Lock())
+    return lock
+
+
+async def kserve_version(kube: Kube, settings: Settings, memo: kopf.Memo) -> Version | str:
+    """The installed KServe's version: the setting, else the ``kserve-controller-manager`` image
+    tag (read once; retried until it works). A string says why it is unknown."""
+    if settings.kserve_version:
+        return parse_version(settings.kserve_version)
+    if isinstance(memo.get("kserve"), Version):
+        found: Version = memo["kserve"]
+        return found
+    where = f"Deployment {settings.kserve_namespace}/{settings.kserve_deployment}"
+    try:
+        deploy = await kube.get("apps/v1", "Deployment", settings.kserve_namespace, settings.kserve_deployment)
+    except ApiError as exc:
+        return f"cannot read {where} ({exc.status} {exc.reason})"
+    if deploy is None:
+        return f"{where} not found"
+    for container in deploy.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+        version = version_from_image(str(container.get("image") or ""))
+        if version is not None:
+            memo["kserve"] = version
+            log.info("KServe %s (from the image of %s)", version, where)
+            return version
+    return f"no versioned image in {where}"
+
+
+async def reconcile_resource(
+    kube: Kube, settings: Settings, memo: kopf.Memo, namespace: str, name: str, notify: Notify | None = None
+) -> Outcome | None:
+    """One reconcile of the ReflectorGPU as it is now (None: it is gone or going). ``notify``
+    defaults to posting Kubernetes Events on it."""
+    owner = await kube.get(API_VERSION, KIND, namespace, name)
+    if owner is None or owner["metadata"].get("deletionTimestamp"):
+        return None
+    version = await kserve_version(kube, settings, memo)
+    unknown = None
+    if isinstance(version, str):
+        unknown = Problem(
+            "RGPU_OPERATOR_KSERVE_VERSION",
+            "kserve-version",
+            f"the KServe version is unknown: {version}; set the operator's KServe version "
+            "(chart value operator.kserve.version)",
+        )
+        version = parse_version("0.16")  # only labels the status: nothing is written
+    options = Options(
+        scope=settings.namespaces,
+        probe=probe.readiness if settings.probe_readiness else None,
+        probe_url=settings.probe_url,
+    )
+    return await reconcile(
+        kube,
+        owner,
+        Install.from_settings(settings, version),
+        new_key=_new_key,
+        now=_now,
+        notify=notify or _notifier(owner),
+        options=options,
+        stop=unknown,
+    )
 
 
 async def _run(namespace: str, name: str, memo: kopf.Memo) -> None:
-    """Reconcile the ReflectorGPU as it is now: re-read under the lock, because the triggering
-    body may predate our own last status write (and a stale status would be rewritten)."""
+    """Reconcile under the per-object lock; re-read there, because the triggering body may
+    predate our own last status write (and a stale status would be rewritten)."""
     settings: Settings = memo["settings"]
-    kube: Kube = memo["kube"]
     async with _lock(memo, namespace, name):
         try:
-            owner = await kube.get(API_VERSION, KIND, namespace, name)
-            if owner is None or owner["metadata"].get("deletionTimestamp"):
-                return
-            await reconcile(
-                kube, owner, ImageDefaults.from_settings(settings), new_key=_new_key, now=_now, notify=_notifier(owner)
-            )
+            outcome = await reconcile_resource(memo["kube"], settings, memo, namespace, name)
         except ApiError as exc:
             raise kopf.TemporaryError(f"API call failed: {exc}", delay=settings.api_backoff_seconds * 4) from exc
-        except ValueError as exc:  # a spec the builders cannot honour (CEL should catch it first)
-            raise kopf.PermanentError(str(exc)) from exc
+    if outcome is not None and outcome.retry:
+        raise kopf.TemporaryError(
+            "some children failed transiently: " + "; ".join(outcome.retry), delay=settings.api_backoff_seconds * 4
+        )
 
 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
-async def apply_spec(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
-    await _run(namespace, name, memo)
+async def apply_spec(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    await _run(namespace or "", name, memo)
 
 
 @kopf.timer(*RESOURCE, interval=SETTINGS.resync_seconds, initial_delay=SETTINGS.resync_seconds)
-async def resync(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
-    await _run(namespace, name, memo)
+async def resync(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    await _run(namespace or "", name, memo)
+
+
+def _owner_name(body: Mapping[str, Any]) -> str | None:
+    """The ReflectorGPU controlling an InferenceService (its controller reference)."""
+    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == KIND and str(ref.get("apiVersion", "")).startswith(GROUP):
+            return str(ref["name"])
+    return None
 
 
 @kopf.on.event(
     "serving.kserve.io",
     "v1beta1",
     "inferenceservices",
-    labels={c.LABEL_MANAGED_BY: FIELD_MANAGER, c.LABEL_INSTANCE: kopf.PRESENT},
+    labels={"app.kubernetes.io/managed-by": FIELD_MANAGER},
 )
 async def inferenceservice_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A child changed (readiness) or vanished: re-read its owner and reconcile it."""
     meta = body.get("metadata", {})
-    owner_name = (meta.get("labels") or {}).get(c.LABEL_INSTANCE)
+    owner_name = _owner_name(body)
+    if owner_name is None or not meta.get("namespace"):
+        return
     try:
-        await _run(meta.get("namespace"), owner_name, memo)
+        await _run(str(meta["namespace"]), owner_name, memo)
     except (kopf.TemporaryError, kopf.PermanentError) as exc:
         log.warning(
             "reconcile after %s/%s event failed (the resync retries): %s", meta.get("namespace"), meta.get("name"), exc

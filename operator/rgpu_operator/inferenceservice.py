@@ -1,47 +1,43 @@
 """Pure builder: one KServe InferenceService per enabled component.
 
-A custom predictor (our image, our command) with the pool's scheduling and GPUs, the API keys
-mounted as files (so a rotated Secret reaches running pods), probes on KServe's health routes,
-and a non-root, read-only container.
+A custom predictor (our image, our command) with the pool's scheduling and GPUs, sized
+resources (:mod:`sizing`), the API keys mounted as files (so a rotated Secret reaches running
+pods), probes on KServe's health routes, a non-root read-only container, and:
+
+- the label ``networking.kserve.io/visibility: cluster-local``: KServe then creates no Ingress
+  or HTTPRoute of its own for it (``RawIngressReconciler.Reconcile``,
+  ``kube_ingress_reconciler.go``; ``RawHTTPRouteReconciler.Reconcile``), which would reach the
+  predictor around ours;
+- the deployment mode under the name the installed KServe knows (:mod:`kserve`);
+- ``/metrics`` on its own port and the API docs off (``REFLECTOR_GPU_METRICS_PORT``,
+  ``REFLECTOR_GPU_API_DOCS``), so the serving port only answers authenticated contract routes;
+- a second, named container port for metrics: KServe's raw Service maps the first port to 80
+  and exposes the others as they are (``createDefaultSvc``, ``service_reconciler.go``), and a
+  Service with several ports needs every port named.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 
 import rgpu_contract as contract
 
 from . import components as c
-from .settings import Settings
+from . import kserve, quantity, sizing
+from .context import Install
 
 ISVC_API_VERSION = "serving.kserve.io/v1beta1"
-ANN_DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
-ANN_AUTOSCALER_CLASS = "serving.kserve.io/autoscalerClass"
 CONTAINER_NAME = "kserve-container"
 APIKEY_VOLUME = "apikeys"
 TMP_VOLUME = "tmp"
-#: CPU utilisation target for the HPA in RawDeployment mode (HPA cannot scale on concurrency).
+#: CPU utilisation target for the HPA in Standard mode (HPA cannot scale on concurrency).
 RAW_CPU_TARGET = 80
 RUN_AS = 10001  # the uid the images create (images/*.Dockerfile)
+#: Hugging Face's token variable (huggingface_hub reads it; the diarizer falls back to it).
+ENV_HUB_TOKEN = "HF_TOKEN"
 
-
-@dataclass(frozen=True)
-class ImageDefaults:
-    registry: str
-    tag: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ImageDefaults:
-        return cls(settings.image_registry, settings.image_tag)
-
-
-def image(spec: dict, predictor: str, defaults: ImageDefaults) -> str:
-    images = spec.get("images", {})
-    override = images.get("overrides", {}).get(predictor)
-    if override:
-        return override
-    registry = (images.get("registry") or defaults.registry).rstrip("/")
-    return f"{registry}/reflector-gpu-{predictor}:{images.get('tag') or defaults.tag}"
+Obj = dict[str, Any]
 
 
 def command(predictor: str) -> list[str]:
@@ -49,7 +45,7 @@ def command(predictor: str) -> list[str]:
     return [contract.PREDICTOR_COMMANDS.get(predictor, f"rgpu-{predictor}")]
 
 
-def model_source(spec: dict, component: c.Component) -> tuple[str | None, str | None]:
+def model_source(spec: Obj, component: c.Component) -> tuple[str | None, str | None]:
     """(what the predictor loads, storageUri for KServe's storage initializer or None)."""
     if component.name == "padding":
         return None, None
@@ -63,7 +59,7 @@ def model_source(spec: dict, component: c.Component) -> tuple[str | None, str | 
     return model.get("name") or None, None
 
 
-def apikey_sources(spec: dict, owner: str) -> tuple[dict, list[dict]]:
+def apikey_sources(spec: Obj, owner: str) -> tuple[dict[str, str], list[dict[str, str]]]:
     """(primary secret ref {name, key}, every ref the predictors accept)."""
     auth = spec["auth"]
     existing = auth.get("existingSecret")
@@ -75,7 +71,12 @@ def apikey_sources(spec: dict, owner: str) -> tuple[dict, list[dict]]:
     return primary, [primary, *({"name": k["name"], "key": k["key"]} for k in auth.get("additionalKeys", []))]
 
 
-def _apikey_volume(refs: list[dict]) -> dict:
+def keyless(spec: Obj, component: c.Component) -> bool:
+    """The translator serving without a key, behind its NetworkPolicy (translator.auth)."""
+    return component.name == "translator" and spec["translator"]["auth"] == "networkPolicy"
+
+
+def _apikey_volume(refs: list[dict[str, str]]) -> Obj:
     return {
         "name": APIKEY_VOLUME,
         "projected": {
@@ -86,14 +87,6 @@ def _apikey_volume(refs: list[dict]) -> dict:
             ],
         },
     }
-
-
-def _resources(block: dict, pool: dict | None, gpu: bool) -> dict:
-    res = block.get("resources") or {}
-    out = {kind: dict(res[kind]) for kind in ("requests", "limits") if res.get(kind)}
-    if gpu and pool and pool["gpu"]["count"] > 0:
-        out.setdefault("limits", {})[pool["gpu"]["resourceName"]] = str(pool["gpu"]["count"])
-    return out
 
 
 #: Seconds a SIGTERMed predictor keeps serving with readiness false (endpoint removal propagates).
@@ -111,29 +104,66 @@ def termination_grace_s(component: c.Component) -> int:
     return SHUTDOWN_DRAIN_S + shutdown_grace_s(component) + 5
 
 
-def _env(spec: dict, component: c.Component, block: dict) -> list[dict]:
+def _secret_env(name: str, ref: Mapping[str, Any]) -> Obj:
+    key_ref: Obj = {"name": ref["name"], "key": ref["key"]}
+    if "optional" in ref:
+        key_ref["optional"] = ref["optional"]
+    return {"name": name, "valueFrom": {"secretKeyRef": key_ref}}
+
+
+def _user_env(item: Mapping[str, Any]) -> Obj:
+    out: Obj = {"name": item["name"]}
+    if "valueFrom" in item:
+        out["valueFrom"] = {kind: dict(ref) for kind, ref in item["valueFrom"].items()}
+    else:
+        out["value"] = item.get("value", "")
+    return out
+
+
+def hub_token(spec: Obj, component: c.Component) -> Mapping[str, Any] | None:
+    section = spec["transcriber"] if component.section == "transcriber" else c.block(spec, component)
+    ref: Mapping[str, Any] | None = section.get("hubTokenSecret")
+    return ref
+
+
+def _env(spec: Obj, component: c.Component, block: Obj) -> list[Obj]:
     model, uri = model_source(spec, component)
-    env = [
+    env: list[Obj] = [
         {"name": contract.ENV_API_KEY_FILE, "value": contract.API_KEY_MOUNT_DIR},
         {"name": c.ENV_MAX_CONCURRENCY, "value": str(block["targetConcurrency"])},
         {"name": contract.ENV_SHUTDOWN_DRAIN_S, "value": str(SHUTDOWN_DRAIN_S)},
         {"name": contract.ENV_SHUTDOWN_GRACE_S, "value": str(shutdown_grace_s(component))},
+        {"name": contract.ENV_METRICS_PORT, "value": str(contract.METRICS_PORT)},
+        {"name": contract.ENV_API_DOCS, "value": "false"},
+        {"name": contract.ENV_MAX_UPLOAD_MB, "value": sizing.cap_mb(spec, "upload")},
+        {"name": contract.ENV_MAX_DOWNLOAD_MB, "value": sizing.cap_mb(spec, "download")},
         {"name": "HOME", "value": "/tmp"},
     ]
+    if keyless(spec, component):
+        env = [e for e in env if e["name"] != contract.ENV_API_KEY_FILE]
+        env.insert(0, {"name": contract.ENV_AUTH_DISABLED, "value": "true"})
     if component.profile:
         env.append({"name": contract.ENV_PROFILE, "value": component.profile})
+    if component.name == "translator":
+        env.append({"name": contract.ENV_TRANSLATOR_ENGINE, "value": spec["translator"]["engine"]})
     if model:
         env.append({"name": c.ENV_MODEL, "value": model})
     if uri:
         env.append({"name": "STORAGE_URI", "value": uri})
     if spec.get("urlAllowlist"):
         env.append({"name": contract.ENV_URL_ALLOWLIST, "value": ",".join(spec["urlAllowlist"])})
+    token = hub_token(spec, component)
+    if token:
+        env.append(_secret_env(ENV_HUB_TOKEN, token))
     ours = {e["name"] for e in env}
-    env += [dict(e) for e in spec.get("env", []) if e["name"] not in ours]
+    for item in [*(block.get("env") or []), *(spec.get("env") or [])]:  # component first: it wins
+        if item["name"] not in ours:
+            env.append(_user_env(item))
+            ours.add(item["name"])
     return env
 
 
-def _probe(path: str, period: int, failures: int) -> dict:
+def _probe(path: str, period: int, failures: int) -> Obj:
     return {
         "httpGet": {"path": path, "port": contract.HTTP_PORT},
         "periodSeconds": period,
@@ -142,50 +172,81 @@ def _probe(path: str, period: int, failures: int) -> dict:
     }
 
 
-def build(owner: dict, spec: dict, component: c.Component, defaults: ImageDefaults) -> dict:
-    """The InferenceService for ``component`` of ``owner`` (a ReflectorGPU body, spec defaulted)."""
+def _model_on_node(spec: Obj, component: c.Component) -> tuple[bool, int]:
+    """(the predictor downloads the model into /tmp itself, GiB of KServe's model volume)."""
+    model, uri = model_source(spec, component)
+    disk = sizing.SIZES[component.name].model_disk_gi
+    if uri:
+        return False, 0 if uri.startswith("pvc://") else disk
+    return component.name != "padding", 0
+
+
+def build(owner: Obj, spec: Obj, component: c.Component, install: Install, image: str, mode: str) -> Obj:
+    """The InferenceService for ``component`` of ``owner`` (a ReflectorGPU body, spec defaulted).
+
+    ``mode``: the deployment-mode annotation (:func:`kserve.standard_mode` for a new object, the
+    live ``status.deploymentMode`` for an existing one)."""
     name = owner["metadata"]["name"]
     block = c.block(spec, component)
     pool = spec["pools"].get(block.get("pool") or "")
     predictor = c.predictor(spec, component)
-    serverless = spec["deploymentMode"] == "Serverless"
     _, refs = apikey_sources(spec, name)
 
     meta = c.metadata(owner, c.isvc_name(name, component), component.name)
-    meta["annotations"] = {ANN_DEPLOYMENT_MODE: spec["deploymentMode"]}
-    if not serverless:
-        meta["annotations"][ANN_AUTOSCALER_CLASS] = "hpa"
+    meta["labels"][kserve.LABEL_VISIBILITY] = kserve.CLUSTER_LOCAL
+    meta["annotations"] = {kserve.ANN_DEPLOYMENT_MODE: mode, kserve.ANN_AUTOSCALER_CLASS: "hpa"}
 
+    on_node, model_volume = _model_on_node(spec, component)
+    tmp_gi = sizing.tmp_size_gi(spec, component, block, on_node)
+    resources: Obj = sizing.resources(spec, component, block, tmp_gi, model_volume)
+    if component.gpu and pool and pool["gpu"]["count"] > 0:
+        resources["limits"][pool["gpu"]["resourceName"]] = str(pool["gpu"]["count"])
+
+    mounts: list[Obj] = [{"name": TMP_VOLUME, "mountPath": "/tmp"}]
+    volumes: list[Obj] = [{"name": TMP_VOLUME, "emptyDir": {"sizeLimit": quantity.gib(tmp_gi)}}]
+    if not keyless(spec, component):
+        mounts.insert(0, {"name": APIKEY_VOLUME, "mountPath": contract.API_KEY_MOUNT_DIR, "readOnly": True})
+        volumes.insert(0, _apikey_volume(refs))
     container = {
         "name": CONTAINER_NAME,
-        "image": image(spec, predictor, defaults),
+        "image": image,
         "imagePullPolicy": spec["images"]["pullPolicy"],
         "command": command(predictor),
         # The KServe model name is the predictor's name: the readiness probe below asks for it.
         "args": ["--model_name", predictor],
-        "ports": [{"containerPort": contract.HTTP_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": contract.HTTP_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": contract.METRICS_PORT, "protocol": "TCP"},
+        ],
         "env": _env(spec, component, block),
-        "resources": _resources(block, pool, component.gpu),
+        "resources": resources,
         # Per-model readiness: KServe's server-wide /v2/health/ready stays true when the model
         # failed to load, the per-model path answers 503 until it is loaded.
         "readinessProbe": _probe(contract.model_readiness_path(predictor), 10, 3),
         "livenessProbe": _probe(contract.LIVENESS_PATH, 15, 4),
         # Model loading can take minutes; liveness only starts once this passes.
         "startupProbe": _probe(contract.LIVENESS_PATH, 10, 90),
+        # A crash reports its last log lines: KServe copies the termination message into
+        # status.modelStatus.lastFailureInfo (PropagateModelStatus, inference_service_status.go).
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
             "runAsNonRoot": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [
-            {"name": APIKEY_VOLUME, "mountPath": contract.API_KEY_MOUNT_DIR, "readOnly": True},
-            {"name": TMP_VOLUME, "mountPath": "/tmp"},
-        ],
+        "volumeMounts": mounts,
     }
-    predictor_spec: dict = {
+    strategy = block["deploymentStrategy"]
+    predictor_spec: Obj = {
         "minReplicas": block["minReplicas"],
         "maxReplicas": block["maxReplicas"],
+        "scaleMetric": "cpu",
+        "scaleTarget": RAW_CPU_TARGET,
+        "deploymentStrategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": strategy["maxSurge"], "maxUnavailable": strategy["maxUnavailable"]},
+        },
         "labels": c.selector(name, component.name),
         "securityContext": {
             "runAsNonRoot": True,
@@ -195,17 +256,11 @@ def build(owner: dict, spec: dict, component: c.Component, defaults: ImageDefaul
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
-        "volumes": [_apikey_volume(refs), {"name": TMP_VOLUME, "emptyDir": {}}],
+        "volumes": volumes,
         "terminationGracePeriodSeconds": termination_grace_s(component),
     }
-    if serverless:
-        predictor_spec.update(
-            scaleMetric="concurrency",
-            scaleTarget=block["targetConcurrency"],
-            containerConcurrency=block["targetConcurrency"],
-        )
-    else:
-        predictor_spec.update(scaleMetric="cpu", scaleTarget=RAW_CPU_TARGET)
+    if block.get("serviceAccountName"):
+        predictor_spec["serviceAccountName"] = block["serviceAccountName"]
     if pool:
         if pool.get("nodeSelector"):
             predictor_spec["nodeSelector"] = dict(pool["nodeSelector"])
@@ -214,8 +269,9 @@ def build(owner: dict, spec: dict, component: c.Component, defaults: ImageDefaul
         for key in ("affinity", "runtimeClassName", "priorityClassName"):
             if pool.get(key):
                 predictor_spec[key] = pool[key]
-    if spec["images"].get("pullSecrets"):
-        predictor_spec["imagePullSecrets"] = [{"name": s} for s in spec["images"]["pullSecrets"]]
+    pull = [*spec["images"].get("pullSecrets", []), *(block.get("imagePullSecrets") or [])]
+    if pull:
+        predictor_spec["imagePullSecrets"] = [{"name": s} for s in dict.fromkeys(pull)]
     return {
         "apiVersion": ISVC_API_VERSION,
         "kind": "InferenceService",

@@ -3,6 +3,8 @@ sample ReflectorGPU resources. Rendered to manifests/ by :mod:`rgpu_operator.gen
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import API_VERSION, FIELD_MANAGER, KIND, __version__, peering, rbac
 
 NAMESPACE = "reflector-gpu-system"
@@ -10,11 +12,11 @@ IMAGE = f"ghcr.io/monadical-sas/reflector-gpu-operator:{__version__}"
 HEALTH_PORT = 8080
 
 
-def _labels() -> dict:
+def _labels() -> dict[str, Any]:
     return {"app.kubernetes.io/name": FIELD_MANAGER, "app.kubernetes.io/part-of": "reflector-gpu"}
 
 
-def namespace(name: str = NAMESPACE) -> dict:
+def namespace(name: str = NAMESPACE) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -22,7 +24,7 @@ def namespace(name: str = NAMESPACE) -> dict:
     }
 
 
-def service_account(ns: str = NAMESPACE) -> dict:
+def service_account(ns: str = NAMESPACE) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -30,7 +32,13 @@ def service_account(ns: str = NAMESPACE) -> dict:
     }
 
 
-def deployment(ns: str = NAMESPACE, watch_namespaces: str = "", image: str = IMAGE) -> dict:
+def pod_labels() -> str:
+    """The operator pod's labels as RGPU_OPERATOR_POD_LABELS (the predictors' NetworkPolicy
+    admits these pods for the readiness probe)."""
+    return ",".join(f"{k}={v}" for k, v in _labels().items())
+
+
+def deployment(ns: str = NAMESPACE, watch_namespaces: str = "", image: str = IMAGE) -> dict[str, Any]:
     """The operator with kopf peering on: scale it up for standbys; a rolling update hands over
     to the new pod (the newest replica works, see :mod:`peering`)."""
     env = [
@@ -40,6 +48,10 @@ def deployment(ns: str = NAMESPACE, watch_namespaces: str = "", image: str = IMA
         {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "RGPU_OPERATOR_IMAGE_REGISTRY", "value": "ghcr.io/monadical-sas"},
         {"name": "RGPU_OPERATOR_IMAGE_TAG", "value": __version__},
+        # Empty: read from the kserve-controller-manager image (the kserve-version Role).
+        {"name": "RGPU_OPERATOR_KSERVE_VERSION", "value": ""},
+        {"name": "RGPU_OPERATOR_POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "RGPU_OPERATOR_POD_LABELS", "value": pod_labels()},
         {"name": "RGPU_OPERATOR_HEALTH_PORT", "value": str(HEALTH_PORT)},
     ]
     container = {
@@ -90,72 +102,62 @@ def deployment(ns: str = NAMESPACE, watch_namespaces: str = "", image: str = IMA
     }
 
 
-def cluster_install() -> list[dict]:
+def cluster_install() -> list[dict[str, Any]]:
     role = rbac.cluster_role()
-    return [namespace(), service_account(), role, rbac.binding(role, NAMESPACE), deployment()]
+    version = rbac.kserve_version_role()
+    return [
+        namespace(),
+        service_account(),
+        role,
+        rbac.binding(role, NAMESPACE),
+        version,
+        rbac.binding(version, NAMESPACE),
+        deployment(),
+    ]
 
 
-def namespaced_install(ns: str = "reflector") -> list[dict]:
+def namespaced_install(ns: str = "reflector") -> list[dict[str, Any]]:
     """The operator inside ``ns``, watching only ``ns``, with a Role instead of a ClusterRole."""
     role = rbac.role(ns)
-    return [service_account(ns), role, rbac.binding(role, ns), deployment(ns, watch_namespaces=ns)]
+    version = rbac.kserve_version_role()
+    return [
+        service_account(ns),
+        role,
+        rbac.binding(role, ns),
+        version,
+        rbac.binding(version, ns),
+        deployment(ns, watch_namespaces=ns),
+    ]
 
 
-def _sample(name: str, spec: dict) -> dict:
+def _sample(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name, "namespace": "reflector"}, "spec": spec}
 
 
-def samples() -> dict[str, dict]:
-    """Sample resources by file name; each validates against the CRD (tested)."""
+def _gpu_pool(selector: dict[str, str], **extra: str) -> dict[str, Any]:
+    return {
+        "nodeSelector": selector,
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        **extra,
+    }
+
+
+def samples() -> dict[str, dict[str, Any]]:
+    """Sample resources by file name; each validates against the CRD and renders (tested)."""
     return {
         "minimal.yaml": _sample("reflector-gpu", {}),
-        "ingress-tls.yaml": _sample(
-            "reflector-gpu",
-            {
-                "transcriber": {
-                    "engine": "parakeet",
-                    "live": {"minReplicas": 1, "maxReplicas": 4},
-                    "file": {"minReplicas": 1, "maxReplicas": 2},
-                },
-                "diarizer": {"pool": "a100", "maxReplicas": 2},
-                "llm": {"enabled": True, "model": {"storageUri": "hf://HuggingFaceTB/SmolLM2-1.7B-Instruct"}},
-                "pools": {
-                    "a10g": {
-                        "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-A10G"},
-                        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                    },
-                    "l40s": {
-                        "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-L40S"},
-                        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                    },
-                    "a100": {
-                        "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB"},
-                        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                        "runtimeClassName": "nvidia",
-                    },
-                },
-                "ingress": {
-                    "enabled": True,
-                    "host": "gpu.example.com",
-                    "tlsSecretName": "gpu-example-com-tls",
-                    "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
-                },
-                "auth": {"additionalKeys": [{"name": "reflector-gpu-next-key", "key": "apikey"}]},
-            },
-        ),
-        "gateway-whisper-serverless.yaml": _sample(
+        # The primary path: a Gateway API HTTPRoute (ingress-nginx reached end of life in 2026).
+        "gateway-whisper.yaml": _sample(
             "reflector-gpu-whisper",
             {
-                "deploymentMode": "Serverless",
                 "transcriber": {
                     "engine": "whisper",
                     "model": {"name": "large-v3"},
-                    "live": {"minReplicas": 0, "maxReplicas": 3},
-                    "file": {"minReplicas": 0, "maxReplicas": 2},
+                    "live": {"minReplicas": 1, "maxReplicas": 3},
+                    "file": {"minReplicas": 1, "maxReplicas": 2},
                 },
                 "diarizer": {"enabled": False},
                 "translator": {"enabled": False},
-                "padding": {"minReplicas": 0},
                 "ingress": {
                     "enabled": True,
                     "host": "gpu.example.com",
@@ -165,26 +167,54 @@ def samples() -> dict[str, dict]:
                 "modelCache": {"type": "PVC", "pvc": {"claimName": "models"}},
             },
         ),
+        "ingress-tls.yaml": _sample(
+            "reflector-gpu",
+            {
+                "transcriber": {
+                    "engine": "parakeet",
+                    "model": {"name": "nvidia/parakeet-tdt-0.6b-v2"},
+                    "live": {"minReplicas": 1, "maxReplicas": 4},
+                    "file": {"minReplicas": 1, "maxReplicas": 2},
+                },
+                # pyannote is small (< 100 MB of weights): an A10G is plenty. Its pipelines are
+                # gated on the hub: the token comes from a Secret.
+                "diarizer": {
+                    "pool": "a10g",
+                    "maxReplicas": 2,
+                    "model": {"name": "pyannote/speaker-diarization-community-1"},
+                    "hubTokenSecret": {"name": "hf-token", "key": "token"},
+                },
+                "translator": {"engine": "m2m100", "model": {"name": "facebook/m2m100_418M"}},
+                "llm": {"enabled": True, "model": {"storageUri": "hf://HuggingFaceTB/SmolLM2-1.7B-Instruct"}},
+                "pools": {
+                    "a10g": _gpu_pool({"nvidia.com/gpu.product": "NVIDIA-A10G"}),
+                    "l40s": _gpu_pool({"nvidia.com/gpu.product": "NVIDIA-L40S"}),
+                },
+                "ingress": {
+                    "enabled": True,
+                    "host": "gpu.example.com",
+                    "tlsSecretName": "gpu-example-com-tls",
+                    "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+                },
+                "networkPolicy": {"edge": {"preset": "ingress-nginx"}},
+                "auth": {"additionalKeys": [{"name": "reflector-gpu-next-key", "key": "apikey"}]},
+            },
+        ),
         "eks-instance-types.yaml": _sample(
             "reflector-gpu",
             {
                 "pools": {
-                    "a10g": {
-                        "nodeSelector": {"node.kubernetes.io/instance-type": "g5.xlarge"},
-                        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                    },
-                    "l40s": {
-                        "nodeSelector": {"node.kubernetes.io/instance-type": "g6e.xlarge"},
-                        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                    },
+                    "a10g": _gpu_pool({"node.kubernetes.io/instance-type": "g5.xlarge"}),
+                    "l40s": _gpu_pool({"node.kubernetes.io/instance-type": "g6e.xlarge"}),
                 },
+                "translator": {"engine": "nllb", "model": {"name": "facebook/nllb-200-distilled-600M"}},
                 "images": {
                     "registry": "123456789012.dkr.ecr.us-east-1.amazonaws.com/reflector",
                     "tag": __version__,
                     "pullSecrets": [],
                 },
                 "ingress": {"enabled": True, "host": "gpu.internal.example.com", "className": "nginx"},
-                "networkPolicy": {"ingressNamespaces": ["ingress-nginx", "monitoring"]},
+                "networkPolicy": {"edge": {"preset": "ingress-nginx"}, "monitoringNamespaces": ["monitoring"]},
             },
         ),
     }

@@ -7,18 +7,20 @@ KServe matches an InferenceService to a cache by its storage URI.
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import components as c
 from .inferenceservice import model_source
 
 API_VERSION = "serving.kserve.io/v1alpha1"
 
 
-def build_all(owner: dict, spec: dict) -> list[dict]:
+def build_all(owner: dict[str, Any], spec: dict[str, Any]) -> list[dict[str, Any]]:
     cache = spec["modelCache"]
     if cache["type"] != "LocalModelCache":
         return []
     meta = owner["metadata"]
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for comp in c.COMPONENTS:
         if not c.enabled(spec, comp):
             continue

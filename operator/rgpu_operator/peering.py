@@ -13,6 +13,8 @@ making sure the peering object exists, is in :mod:`handlers`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import FIELD_MANAGER
 from .settings import Settings
 
@@ -27,7 +29,7 @@ NAMESPACED_PLURAL = "kopfpeerings"
 DEFAULT_NAME = FIELD_MANAGER
 
 
-def _crd(kind: str, plural: str, scope: str) -> dict:
+def _crd(kind: str, plural: str, scope: str) -> dict[str, Any]:
     """kopf's own peering CRD (kopf's peering.yaml): the status holds one entry per operator."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -55,11 +57,11 @@ def _crd(kind: str, plural: str, scope: str) -> dict:
     }
 
 
-def crds() -> list[dict]:
+def crds() -> list[dict[str, Any]]:
     return [_crd(CLUSTER_KIND, CLUSTER_PLURAL, "Cluster"), _crd(NAMESPACED_KIND, NAMESPACED_PLURAL, "Namespaced")]
 
 
-def peering_objects(name: str, namespaces: tuple[str, ...] = ()) -> list[dict]:
+def peering_objects(name: str, namespaces: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The object(s) kopf registers in: one cluster-wide, or one per watched namespace."""
     if not namespaces:
         return [{"apiVersion": API_VERSION, "kind": CLUSTER_KIND, "metadata": {"name": name}}]
@@ -77,9 +79,9 @@ def start_priority(now_s: float, jitter: int) -> int:
     return int(now_s * 1000) * 1000 + jitter
 
 
-def kopf_options(settings: Settings, *, now_s: float, jitter: int) -> dict:
+def kopf_options(settings: Settings, *, now_s: float, jitter: int) -> dict[str, Any]:
     """Keyword arguments of ``kopf.operator()`` for these settings."""
-    options: dict = {"clusterwide": not settings.namespaces, "namespaces": list(settings.namespaces)}
+    options: dict[str, Any] = {"clusterwide": not settings.namespaces, "namespaces": list(settings.namespaces)}
     if not settings.peering:
         return {**options, "standalone": True}
     priority = settings.priority if settings.priority is not None else start_priority(now_s, jitter)

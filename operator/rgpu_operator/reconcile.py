@@ -1,27 +1,43 @@
 """Bring the world in line with one ReflectorGPU: apply what is missing or drifted, delete what
 is no longer wanted, write status. Reads first and writes only differences, so a reconcile with
 nothing to do makes no write calls. Safe to interrupt at any point and run again.
+
+A child that fails does not stop the others: its error (the server's message) goes into its
+component's status, transient ones make the handler retry soon.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from . import API_VERSION, KIND, kserve, secret
 from . import components as c
-from . import secret
 from . import status as status_builder
-from .desired import Plan, Ref, all_refs, plan
+from .api import ApiError, Kube
+from .context import Install, Observed
+from .desired import Plan, Ref, child_refs, plan
 from .diffing import merge_patch, up_to_date
-from .inferenceservice import ImageDefaults, apikey_sources
-from .kube import Kube
+from .hosts import host_taken_by
+from .inferenceservice import ISVC_API_VERSION, apikey_sources
 from .modelcache import API_VERSION as LMC_API_VERSION
+from .rules import Problem
+from .status import Facts
 
 log = logging.getLogger(__name__)
 
+Obj = dict[str, Any]
 #: (type Normal|Warning, reason, message) -> posts a Kubernetes Event on the owner.
 Notify = Callable[[str, str, str], None]
+#: (predictor Service base URL, model name) -> (status, detail) of its readiness, or None.
+Probe = Callable[[str, str], Awaitable[tuple[int, str] | None]]
+#: KServe's Events older than this no longer describe the Deployment.
+EVENT_WINDOW = datetime.timedelta(minutes=10)
+REJECTED = {400, 403, 409, 422}
 
 
 @dataclass
@@ -31,22 +47,34 @@ class Outcome:
     deleted: list[str] = field(default_factory=list)
     status_written: bool = False
     ready: bool = False
+    #: Transient failures: the handler asks kopf to retry soon.
+    retry: list[str] = field(default_factory=list)
 
     @property
     def writes(self) -> int:
         return len(self.created) + len(self.updated) + len(self.deleted) + int(self.status_written)
 
 
-def _label(obj: dict) -> str:
+@dataclass(frozen=True)
+class Options:
+    """How one reconcile reaches beyond the API server (the handler builds it from settings)."""
+
+    #: Namespaces watched (empty: cluster-wide); where other ReflectorGPUs are looked for.
+    scope: tuple[str, ...] = ()
+    probe: Probe | None = None
+    #: ``{service}``/``{namespace}`` template of a predictor Service's base URL.
+    probe_url: str = "http://{service}.{namespace}.svc"
+
+
+def _label(obj: Obj) -> str:
     return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
-def _ours(live: dict, owner_name: str) -> bool:
-    labels = live.get("metadata", {}).get("labels") or {}
-    return labels.get(c.LABEL_MANAGED_BY) == c.FIELD_MANAGER and labels.get(c.LABEL_INSTANCE) == owner_name
+def _ours(live: Obj, owner: Obj) -> bool:
+    return c.owned_by(live, owner["metadata"]["uid"])
 
 
-def _secret(owner: dict, live: dict | None, new_key: Callable[[], str]) -> dict:
+def _secret(owner: Obj, live: Obj | None, new_key: Callable[[], str]) -> Obj:
     """The Secret manifest to compare/apply; the key is drawn only if none is stored yet."""
     stored = ((live or {}).get("data") or {}).get(secret.KEY)
     if stored is None:
@@ -56,44 +84,73 @@ def _secret(owner: dict, live: dict | None, new_key: Callable[[], str]) -> dict:
     return obj
 
 
+def _parse_time(text: str | None) -> datetime.datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+async def _others(kube: Kube, scope: tuple[str, ...]) -> list[Obj]:
+    if not scope:
+        return await kube.list(API_VERSION, KIND)
+    out: list[Obj] = []
+    for ns in scope:
+        out += await kube.list(API_VERSION, KIND, ns)
+    return out
+
+
+async def _observe(kube: Kube, owner: Obj, options: Options) -> tuple[dict[str, Obj | None], Observed]:
+    meta = owner["metadata"]
+    isvcs: dict[str, Obj | None] = {}
+    modes: dict[str, str] = {}
+    for comp in c.COMPONENTS:
+        live = await kube.get(ISVC_API_VERSION, "InferenceService", meta["namespace"], c.isvc_name(meta["name"], comp))
+        isvcs[comp.name] = live
+        mode = ((live or {}).get("status") or {}).get("deploymentMode")
+        if live is not None and _ours(live, owner) and mode:
+            modes[comp.name] = str(mode)
+    taken = None
+    if (owner.get("spec") or {}).get("ingress", {}).get("enabled"):
+        taken = host_taken_by(owner, await _others(kube, options.scope))
+    return isvcs, Observed(deployment_modes=modes, host_taken_by=taken)
+
+
 async def reconcile(
     kube: Kube,
-    owner: dict,
-    defaults: ImageDefaults,
+    owner: Obj,
+    install: Install,
     *,
     new_key: Callable[[], str],
     now: Callable[[], str],
     notify: Notify,
+    options: Options | None = None,
+    stop: Problem | None = None,
 ) -> Outcome:
+    """``stop``: a problem outside the spec (e.g. the KServe version unknown) that must keep
+    every child as it is; it is reported like a spec problem."""
+    options = options or Options()
     out = Outcome()
     meta = owner["metadata"]
-    p: Plan = plan(owner, defaults)
-    isvcs: dict[str, dict | None] = {}
-    by_isvc = {c.isvc_name(meta["name"], comp): comp.name for comp in c.COMPONENTS}
-
-    for desired in p.present:
-        namespace = desired["metadata"].get("namespace")
-        live = await kube.get(desired["apiVersion"], desired["kind"], namespace, desired["metadata"]["name"])
-        if desired["kind"] == "Secret":
-            desired = _secret(owner, live, new_key)
-        if up_to_date(desired, live):
-            result = live
-        else:
-            result = await kube.apply(desired)
-            (out.updated if live else out.created).append(_label(desired))
-            notify("Normal", "Updated" if live else "Created", f"{'updated' if live else 'created'} {_label(desired)}")
-        if desired["kind"] == "InferenceService":
-            isvcs[by_isvc[desired["metadata"]["name"]]] = result
-
-    for ref in p.absent:
-        await _delete_if_ours(kube, ref, meta, out, notify)
-    await _prune_modelcaches(kube, owner, p, out, notify)
-
-    problems = await _missing_secrets(kube, owner, p)
-    new_status = status_builder.build(owner, p, isvcs, owner.get("status"), now(), problems)
+    isvcs, observed = await _observe(kube, owner, options)
+    p = plan(owner, install, observed)
+    if stop is not None:
+        p.problems.append(stop)
+    errors: dict[str, tuple[str, str]] = {}
+    problems: list[str] = []
+    if not p.stopped:
+        await _apply_all(kube, owner, p, isvcs, errors, problems, out, new_key, notify)
+        for ref in p.absent:
+            await _delete_if_ours(kube, ref, owner, out, notify, problems)
+        await _remove_kserve_routes(kube, owner, isvcs, out, notify)
+        await _prune_modelcaches(kube, owner, p, out, notify)
+    problems += await _missing_secrets(kube, owner, p)
+    facts = await _facts(kube, owner, p, isvcs, errors, now(), options)
+    new_status = status_builder.build(owner, p, facts, owner.get("status"), now(), problems)
     old_status = {k: v for k, v in (owner.get("status") or {}).items() if k in new_status}
     if old_status != new_status:
-        log.debug("status patch for %s: %s", meta["name"], merge_patch(old_status, new_status))
         await kube.patch_status(owner, merge_patch(old_status, new_status))
         out.status_written = True
         _announce(old_status, new_status, notify)
@@ -111,7 +168,129 @@ async def reconcile(
     return out
 
 
-async def _missing_secrets(kube: Kube, owner: dict, p: Plan) -> list[str]:
+async def _apply_all(
+    kube: Kube,
+    owner: Obj,
+    p: Plan,
+    isvcs: dict[str, Obj | None],
+    errors: dict[str, tuple[str, str]],
+    problems: list[str],
+    out: Outcome,
+    new_key: Callable[[], str],
+    notify: Notify,
+) -> None:
+    for desired in p.present:
+        kind, name = desired["kind"], desired["metadata"]["name"]
+        comp = p.component_of(desired) if kind in ("InferenceService", "NetworkPolicy") else None
+        namespace = desired["metadata"].get("namespace")
+        if kind == "InferenceService" and comp is not None:
+            live = isvcs.get(comp)
+        else:
+            live = await kube.get(desired["apiVersion"], kind, namespace, name)
+        if live is not None and namespace is not None and not _ours(live, owner):
+            message = f"{kind} {name} already exists and is not this ReflectorGPU's: remove or rename it" + (
+                ", or set spec.auth.existingSecret" if kind == "Secret" else ""
+            )
+            if comp is not None:
+                errors.setdefault(comp, ("NameTaken", message))
+            else:
+                problems.append(f"{kind} {name}: NameTaken: {message}")
+            continue
+        if kind == "Secret":
+            desired = _secret(owner, live, new_key)
+        if up_to_date(desired, live):
+            continue
+        try:
+            result = await kube.apply(desired)
+        except ApiError as exc:
+            if exc.transient:
+                out.retry.append(str(exc))
+            reason = "AdmissionRejected" if exc.status in REJECTED else "ApplyFailed"
+            message = exc.message or str(exc)
+            if comp is not None:
+                errors.setdefault(comp, (reason, f"{kind} {name}: {message}"))
+            else:
+                problems.append(f"{kind} {name}: {reason}: {message}")
+            notify("Warning", reason, f"{_label(desired)}: {message}")
+            continue
+        (out.updated if live else out.created).append(_label(desired))
+        notify("Normal", "Updated" if live else "Created", f"{'updated' if live else 'created'} {_label(desired)}")
+        if kind == "InferenceService" and comp is not None:
+            isvcs[comp] = result
+
+
+async def _facts(
+    kube: Kube,
+    owner: Obj,
+    p: Plan,
+    isvcs: dict[str, Obj | None],
+    errors: dict[str, tuple[str, str]],
+    now: str,
+    options: Options,
+) -> dict[str, Facts]:
+    meta = owner["metadata"]
+    enabled = [comp for comp in c.COMPONENTS if c.enabled(p.spec, comp)]
+
+    def is_ready(isvc: Obj | None) -> bool:
+        conds = ((isvc or {}).get("status") or {}).get("conditions") or []
+        return any(x.get("type") == "Ready" and x.get("status") == "True" for x in conds)
+
+    waiting = [comp for comp in enabled if isvcs.get(comp.name) is not None and not is_ready(isvcs[comp.name])]
+    events = await _kserve_events(kube, meta["namespace"], {c.isvc_name(meta["name"], x) for x in waiting}, now)
+    probes: dict[str, tuple[int, str] | None] = {}
+    if options.probe is not None and waiting:
+        asked = [
+            options.probe(
+                options.probe_url.format(service=c.predictor_service(meta["name"], comp), namespace=meta["namespace"]),
+                c.predictor(p.spec, comp),
+            )
+            for comp in waiting
+        ]
+        # Concurrently: a predictor that does not answer costs its timeout once, not once each.
+        probes = dict(zip((comp.name for comp in waiting), await asyncio.gather(*asked), strict=True))
+    out: dict[str, Facts] = {}
+    for comp in enabled:
+        name = c.isvc_name(meta["name"], comp)
+        out[comp.name] = Facts(
+            isvc=isvcs.get(comp.name),
+            error=errors.get(comp.name),
+            event=events.get(name),
+            probe=probes.get(comp.name),
+        )
+    return out
+
+
+async def _kserve_events(kube: Kube, namespace: str, names: set[str], now: str) -> dict[str, str]:
+    """The newest recent Warning ``InternalError`` KServe posted on each named InferenceService
+    (the controller posts one when a component, e.g. its Deployment, cannot be reconciled:
+    ``Reconcile`` in ``controller.go``)."""
+    if not names:
+        return {}
+    try:
+        events = await kube.list("v1", "Event", namespace, fields={"involvedObject.kind": "InferenceService"})
+    except ApiError as exc:
+        log.debug("cannot read events in %s: %s", namespace, exc)
+        return {}
+    cutoff = (_parse_time(now) or datetime.datetime.now(datetime.UTC)) - EVENT_WINDOW
+    newest: dict[str, tuple[datetime.datetime, str]] = {}
+    for event in events:
+        involved = event.get("involvedObject") or {}
+        name = involved.get("name")
+        if name not in names or event.get("type") != "Warning" or event.get("reason") != "InternalError":
+            continue
+        when = _parse_time(
+            event.get("lastTimestamp")
+            or event.get("eventTime")
+            or (event.get("metadata") or {}).get("creationTimestamp")
+        )
+        if when is None or when < cutoff:
+            continue
+        if name not in newest or when > newest[name][0]:
+            newest[name] = (when, str(event.get("message") or ""))
+    return {name: message for name, (_, message) in newest.items()}
+
+
+async def _missing_secrets(kube: Kube, owner: Obj, p: Plan) -> list[str]:
     """User-named Secrets (existingSecret, additionalKeys) that do not exist: pods would not start.
     Only existence matters here; the values are not looked at."""
     meta = owner["metadata"]
@@ -125,26 +304,78 @@ async def _missing_secrets(kube: Kube, owner: dict, p: Plan) -> list[str]:
     return out
 
 
-async def _delete_if_ours(kube: Kube, ref: Ref, meta: dict, out: Outcome, notify: Notify) -> None:
+async def _delete_if_ours(
+    kube: Kube, ref: Ref, owner: Obj, out: Outcome, notify: Notify, problems: list[str] | None = None
+) -> None:
+    meta = owner["metadata"]
     namespace = meta["namespace"] if ref.namespaced else None
-    live = await kube.get(ref.api_version, ref.kind, namespace, ref.name)
-    if live is None or not _ours(live, meta["name"]) or live["metadata"].get("deletionTimestamp"):
+    try:
+        live = await kube.get(ref.api_version, ref.kind, namespace, ref.name)
+        if live is None or not _ours(live, owner) or live["metadata"].get("deletionTimestamp"):
+            return
+        await kube.delete(ref.api_version, ref.kind, namespace, ref.name)
+    except ApiError as exc:
+        if problems is None:
+            raise
+        if exc.transient:
+            out.retry.append(str(exc))
+        else:
+            problems.append(f"{ref.kind} {ref.name}: {exc.message}")
         return
-    await kube.delete(ref.api_version, ref.kind, namespace, ref.name)
     out.deleted.append(f"{ref.kind}/{ref.name}")
     notify("Normal", "Deleted", f"deleted {ref.kind}/{ref.name} (no longer in spec)")
 
 
-async def _prune_modelcaches(kube: Kube, owner: dict, p: Plan, out: Outcome, notify: Notify, keep: bool = True) -> None:
+async def _remove_kserve_routes(
+    kube: Kube, owner: Obj, isvcs: dict[str, Obj | None], out: Outcome, notify: Notify
+) -> None:
+    """Delete the Ingresses and HTTPRoutes KServe made for our InferenceServices before they were
+    labelled cluster-local (upgrades): they reach the predictors around our route. KServe stops
+    making them once the label is there, but never deletes one it made
+    (``RawIngressReconciler.Reconcile``, ``RawHTTPRouteReconciler.Reconcile``). They are found by
+    their controller reference to the InferenceService."""
+    uids = {
+        live["metadata"]["uid"]
+        for live in isvcs.values()
+        if live is not None
+        and _ours(live, owner)
+        and (live["metadata"].get("labels") or {}).get(kserve.LABEL_VISIBILITY) == kserve.CLUSTER_LOCAL
+    }
+    if not uids:
+        return
+    namespace = owner["metadata"]["namespace"]
+    for api_version, kind in (("networking.k8s.io/v1", "Ingress"), ("gateway.networking.k8s.io/v1", "HTTPRoute")):
+        try:
+            found = await kube.list(api_version, kind, namespace)
+        except ApiError as exc:
+            if exc.transient:
+                out.retry.append(str(exc))
+            else:
+                log.warning("cannot list %ss: %s", kind, exc)
+            continue
+        for obj in found:
+            if any(c.owned_by(obj, uid) for uid in uids) and not obj["metadata"].get("deletionTimestamp"):
+                await kube.delete(api_version, kind, namespace, obj["metadata"]["name"])
+                out.deleted.append(f"{kind}/{obj['metadata']['name']}")
+                notify(
+                    "Normal",
+                    "Deleted",
+                    f"deleted {kind}/{obj['metadata']['name']}, made by KServe: it bypassed the authenticated route",
+                )
+
+
+async def _prune_modelcaches(
+    kube: Kube, owner: Obj, p: Plan | None, out: Outcome, notify: Notify, keep: bool = True
+) -> None:
     meta = owner["metadata"]
-    wanted = {o["metadata"]["name"] for o in p.present if o["kind"] == "LocalModelCache"} if keep else set()
+    wanted = {o["metadata"]["name"] for o in p.present if o["kind"] == "LocalModelCache"} if (keep and p) else set()
     had = (owner.get("status") or {}).get("modelCaches") or []
-    if keep and p.spec["modelCache"]["type"] != "LocalModelCache" and not had:
+    if keep and p is not None and p.spec["modelCache"]["type"] != "LocalModelCache" and not had:
         return  # never used caches: no cluster-wide list call
     label = {c.LABEL_OWNER: c.owner_label(meta["namespace"], meta["name"])}
     try:
         caches = await kube.list(LMC_API_VERSION, "LocalModelCache", None, label)
-    except Exception as exc:  # noqa: BLE001 - KServe without LocalModelCache: nothing to prune
+    except ApiError as exc:  # KServe without LocalModelCache, or no cluster rights
         log.debug("cannot list LocalModelCaches: %s", exc)
         return
     for cache in caches:
@@ -155,26 +386,29 @@ async def _prune_modelcaches(kube: Kube, owner: dict, p: Plan, out: Outcome, not
             notify("Normal", "Deleted", f"deleted LocalModelCache/{name}")
 
 
-def _announce(old: dict, new: dict, notify: Notify) -> None:
-    def cond(status: dict, kind: str) -> str | None:
+def _announce(old: Obj, new: Obj, notify: Notify) -> None:
+    def cond(status: Obj, kind: str) -> str | None:
         return next((x["status"] for x in status.get("conditions") or [] if x["type"] == kind), None)
+
+    def message(status: Obj, kind: str) -> str:
+        return str(next(x["message"] for x in status["conditions"] if x["type"] == kind))
 
     if cond(old, "Ready") != cond(new, "Ready"):
         if cond(new, "Ready") == "True":
-            notify("Normal", "Ready", "all components are ready; endpoints in status.endpoints")
+            notify("Normal", "Ready", "all components are ready; Reflector's settings are in status.reflector")
         elif cond(old, "Ready") == "True":
-            notify("Warning", "NotReady", next(x["message"] for x in new["conditions"] if x["type"] == "Ready"))
-    if cond(new, "Degraded") == "True" and cond(old, "Degraded") != "True":
-        notify("Warning", "Degraded", next(x["message"] for x in new["conditions"] if x["type"] == "Degraded"))
+            notify("Warning", "NotReady", message(new, "Ready"))
+    if cond(new, "Degraded") == "True" and (
+        cond(old, "Degraded") != "True" or message(old, "Degraded") != message(new, "Degraded")
+    ):
+        notify("Warning", "Degraded", message(new, "Degraded"))
 
 
-async def finalize(kube: Kube, owner: dict, notify: Notify) -> Outcome:
+async def finalize(kube: Kube, owner: Obj, notify: Notify) -> Outcome:
     """Delete every child (owner references would, but not for cluster-scoped caches, and not
     on servers without garbage collection)."""
     out = Outcome()
-    meta = owner["metadata"]
-    for ref in all_refs(meta["name"]):
-        await _delete_if_ours(kube, ref, meta, out, notify)
-    p = plan(owner, ImageDefaults("", ""))
-    await _prune_modelcaches(kube, owner, p, out, notify, keep=False)
+    for ref in child_refs(owner["metadata"]["name"]):
+        await _delete_if_ours(kube, ref, owner, out, notify)
+    await _prune_modelcaches(kube, owner, None, out, notify, keep=False)
     return out

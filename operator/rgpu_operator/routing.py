@@ -3,31 +3,44 @@
 One host, one path prefix per component (``/transcriber``, ``/diarizer`` ...). Each contract
 route under a prefix goes to the component's predictor Service with the prefix rewritten away:
 ``/transcriber/v1/audio/transcriptions`` -> live, ``/transcriber/v1/audio/transcriptions-from-url``
--> file. An Ingress (ingress-nginx rewrite semantics) or a Gateway API HTTPRoute (URLRewrite).
+-> file. A Gateway API HTTPRoute (URLRewrite; the primary path) or an Ingress (ingress-nginx
+rewrite semantics). Only contract routes are routed: ``/docs``, ``/openapi.json``, ``/metrics``
+and KServe's own protocol routes are not reachable from outside. A keyless translator
+(``translator.auth: networkPolicy``) is not routed at all.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import components as c
+
+Obj = dict[str, Any]
 
 SERVICE_PORT = 80
 NGINX = "nginx.ingress.kubernetes.io/"
 
 
-def rules(spec: dict) -> list[tuple[c.Component, str, str]]:
-    """(component, public path, upstream path) for every enabled component, longest path first."""
+def routed(spec: Obj, comp: c.Component) -> bool:
+    """Enabled and reachable through the ingress (a keyless translator is not)."""
+    keyless = comp.name == "translator" and spec["translator"]["auth"] == "networkPolicy"
+    return c.enabled(spec, comp) and not keyless
+
+
+def rules(spec: Obj) -> list[tuple[c.Component, str, str]]:
+    """(component, public path, upstream path) for every routed component, longest path first."""
     out = [
-        (comp, comp.prefix + route, route) for comp in c.COMPONENTS if c.enabled(spec, comp) for route in c.routes(comp)
+        (comp, comp.prefix + route, route) for comp in c.COMPONENTS if routed(spec, comp) for route in c.routes(comp)
     ]
     return sorted(out, key=lambda r: (-len(r[1]), r[1]))
 
 
-def scheme(spec: dict) -> str:
+def scheme(spec: Obj) -> str:
     ing = spec["ingress"]
     return ing.get("scheme") or ("https" if ing.get("tlsSecretName") or ing.get("gateway") else "http")
 
 
-def base_url(spec: dict, namespace: str, owner: str) -> str | None:
+def base_url(spec: Obj) -> str | None:
     """Public base URL, or None when the service is only reachable in-cluster."""
     ing = spec["ingress"]
     if not ing["enabled"]:
@@ -35,22 +48,23 @@ def base_url(spec: dict, namespace: str, owner: str) -> str | None:
     return f"{scheme(spec)}://{ing['host']}"
 
 
-def in_cluster_url(namespace: str, owner: str, component: c.Component) -> str:
-    return f"http://{c.predictor_service(owner, component)}.{namespace}.svc.cluster.local"
+def in_cluster_url(namespace: str, owner: str, component: c.Component, domain: str = "cluster.local") -> str:
+    return f"http://{c.predictor_service(owner, component)}.{namespace}.svc.{domain}"
 
 
-def endpoints(spec: dict, namespace: str, owner: str) -> dict[str, str]:
-    """Reflector settings (TRANSCRIPT_URL ...) for the enabled components."""
-    base = base_url(spec, namespace, owner)
+def endpoints(spec: Obj, namespace: str, owner: str, domain: str = "cluster.local") -> dict[str, str]:
+    """Reflector's URL settings (TRANSCRIPT_URL ...) for the enabled components: through the
+    ingress when it is on and routes the component, else the in-cluster Service."""
+    base = base_url(spec)
     out = {}
     for comp in c.COMPONENTS:
         if comp.env_var and c.enabled(spec, comp):
-            root = base + comp.prefix if base else in_cluster_url(namespace, owner, comp)
+            root = base + comp.prefix if base and routed(spec, comp) else in_cluster_url(namespace, owner, comp, domain)
             out[comp.env_var] = root + c.ENDPOINT_SUFFIX.get(comp.env_var, "")
     return out
 
 
-def ingress(owner: dict, spec: dict) -> dict:
+def ingress(owner: Obj, spec: Obj) -> Obj:
     name = owner["metadata"]["name"]
     ing = spec["ingress"]
     annotations = {
@@ -71,7 +85,7 @@ def ingress(owner: dict, spec: dict) -> dict:
         }
         for comp, _, route in rules(spec)
     ]
-    body: dict = {"rules": [{"host": ing["host"], "http": {"paths": paths}}]}
+    body: Obj = {"rules": [{"host": ing["host"], "http": {"paths": paths}}]}
     if ing.get("className"):
         body = {"ingressClassName": ing["className"], **body}
     if ing.get("tlsSecretName"):
@@ -81,7 +95,7 @@ def ingress(owner: dict, spec: dict) -> dict:
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": body}
 
 
-def httproute(owner: dict, spec: dict) -> dict:
+def httproute(owner: Obj, spec: Obj) -> Obj:
     name = owner["metadata"]["name"]
     ing = spec["ingress"]
     parents = []
@@ -120,7 +134,7 @@ def httproute(owner: dict, spec: dict) -> dict:
     return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": meta, "spec": body}
 
 
-def kind(spec: dict) -> str | None:
+def kind(spec: Obj) -> str | None:
     """Which routing object the spec wants: Ingress, HTTPRoute or none."""
     ing = spec["ingress"]
     if not ing["enabled"]:

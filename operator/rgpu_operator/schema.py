@@ -3,7 +3,9 @@
 ``crd()`` builds the CRD (schema, defaults, enums, ranges, CEL rules, printer columns);
 ``manifests/crd`` and the chart's copy are generated from it (``python -m rgpu_operator.gen``).
 ``apply_defaults`` applies the schema's own defaults the way the API server does, so builders
-behave the same whether or not a spec has been through an API server (the emulator has none).
+behave the same whether or not a spec has been through an API server. The CEL rules have a
+Python twin in :mod:`rules` (the operator and ``render`` check specs without an API server;
+a test keeps the two in agreement).
 """
 
 from __future__ import annotations
@@ -14,52 +16,65 @@ from typing import Any
 import rgpu_contract as contract
 
 from . import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
-from .components import COMPONENTS
+from .components import COMPONENTS, LABEL_CLIENT
+from .settings import EDGE_PRESETS
 
-DEPLOYMENT_MODES = ("RawDeployment", "Serverless")
+#: Accepted so a CR naming them gets a clear CEL message instead of a silent prune; only the raw
+#: names pass (the mode is the operator's setting now, see docs/operator.md).
+DEPLOYMENT_MODES = ("RawDeployment", "Standard", "Serverless", "Knative")
 MODEL_CACHE_TYPES = ("None", "PVC", "LocalModelCache")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+TRANSLATOR_AUTH = ("apiKey", "networkPolicy")
+IMAGE_POLICIES = ("Pinned", "FollowOperator")
+#: ``""``: the operator's setting; ``custom``: the selectors given.
+EDGE_CHOICES = ("", *EDGE_PRESETS, "custom")
 MAX_POOLS = 16
 MAX_REPLICAS = 100
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 #: Pool names are DNS labels so CEL and error messages can quote them plainly.
 POOL_NAME_MAX = 63
+#: Environment variable names that must never carry a plain value (rules.SECRET_NAME twin).
+SECRET_ENV = r"(?i)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|PRIVATE_?KEY)"
+#: ... unless the name says it holds a path (``REFLECTOR_GPU_APIKEY_FILE``).
+PATH_ENV = r"_(FILE|PATH|DIR)$"
+
+Schema = dict[str, Any]
 
 # --- tiny schema helpers -----------------------------------------------------------------
 
 
-def _s(desc: str, **kw: Any) -> dict:
+def _s(desc: str, **kw: Any) -> Schema:
     return {"type": "string", "description": desc, **kw}
 
 
-def _i(desc: str, **kw: Any) -> dict:
+def _i(desc: str, **kw: Any) -> Schema:
     return {"type": "integer", "format": "int32", "description": desc, **kw}
 
 
-def _b(desc: str, default: bool | None = None) -> dict:
-    out: dict = {"type": "boolean", "description": desc}
+def _b(desc: str, default: bool | None = None) -> Schema:
+    out: Schema = {"type": "boolean", "description": desc}
     if default is not None:
         out["default"] = default
     return out
 
 
-def _o(desc: str, props: dict | None = None, **kw: Any) -> dict:
-    out: dict = {"type": "object", "description": desc}
+def _o(desc: str, props: Schema | None = None, **kw: Any) -> Schema:
+    out: Schema = {"type": "object", "description": desc}
     if props is not None:
         out["properties"] = props
     out.update(kw)
     return out
 
 
-def _map(desc: str, values: dict | None = None, **kw: Any) -> dict:
+def _map(desc: str, values: Schema | None = None, **kw: Any) -> Schema:
     return _o(desc, additionalProperties=values or {"type": "string"}, **kw)
 
 
-def _a(desc: str, items: dict, **kw: Any) -> dict:
+def _a(desc: str, items: Schema, **kw: Any) -> Schema:
     return {"type": "array", "description": desc, "items": items, **kw}
 
 
-_QUANTITY = {
+_QUANTITY: Schema = {
     "anyOf": [{"type": "integer"}, {"type": "string"}],
     "x-kubernetes-int-or-string": True,
     "pattern": (
@@ -67,20 +82,37 @@ _QUANTITY = {
         r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
     ),
 }
+_INT_OR_PERCENT: Schema = {
+    "anyOf": [{"type": "integer"}, {"type": "string"}],
+    "x-kubernetes-int-or-string": True,
+    "pattern": r"^([0-9]+%?)$",
+}
 
 
-def _resources() -> dict:
+def _quantity(desc: str, **kw: Any) -> Schema:
+    return {**_QUANTITY, "description": desc, **kw}
+
+
+def _resources() -> Schema:
+    sized = {"cpu", "memory", "ephemeral-storage"}
+    only = {
+        "rule": "self.all(k, k in " + str(sorted(sized)) + ")",
+        "message": "only cpu, memory and ephemeral-storage may be set here (GPUs come from the pool)",
+    }
     return _o(
-        "CPU/memory requests and limits for the predictor container (a core/v1 "
-        "ResourceRequirements without claims). GPUs come from the pool; do not set them here.",
+        "Overrides of the sized defaults (docs/operator.md, Sizing) for cpu, memory and "
+        "ephemeral-storage. A request alone raises the default limit to it, a limit alone lowers "
+        "the default request; both given with the request above the limit is refused.",
         {
-            "requests": _map('Minimum resources, e.g. {cpu: "2", memory: 8Gi}.', _QUANTITY),
-            "limits": _map("Maximum resources, e.g. {memory: 16Gi}.", _QUANTITY),
+            "requests": _map(
+                'e.g. {cpu: "4", memory: 16Gi}.', _QUANTITY, maxProperties=3, **{"x-kubernetes-validations": [only]}
+            ),
+            "limits": _map("e.g. {memory: 24Gi}.", _QUANTITY, maxProperties=3, **{"x-kubernetes-validations": [only]}),
         },
     )
 
 
-def _toleration() -> dict:
+def _toleration() -> Schema:
     return _o(
         "A core/v1 Toleration.",
         {
@@ -97,14 +129,64 @@ def _toleration() -> dict:
     )
 
 
-def _model(desc: str, default_name: str = "") -> dict:
-    name: dict = _s("Model name the predictor loads (a hub name or a path in the image).", maxLength=253)
-    if default_name:
-        name["default"] = default_name
+def _key_ref(desc: str) -> Schema:
     return _o(
         desc,
         {
-            "name": name,
+            "name": _s("Object name in this namespace.", maxLength=253),
+            "key": _s("Key inside it.", maxLength=253),
+            "optional": _b("Start even when it is missing."),
+        },
+        required=["name", "key"],
+    )
+
+
+def _env() -> Schema:
+    item = _o(
+        "A core/v1 EnvVar: a plain value, or a value from a Secret or ConfigMap key.",
+        {
+            "name": _s("Variable name.", maxLength=253, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"),
+            "value": _s("Plain value (never for tokens, keys or passwords: use valueFrom.secretKeyRef)."),
+            "valueFrom": _o(
+                "Where the value comes from.",
+                {
+                    "secretKeyRef": _key_ref("A key of a Secret in this namespace."),
+                    "configMapKeyRef": _key_ref("A key of a ConfigMap in this namespace."),
+                },
+                **{
+                    "x-kubernetes-validations": [
+                        {
+                            "rule": "has(self.secretKeyRef) != has(self.configMapKeyRef)",
+                            "message": "valueFrom needs exactly one of secretKeyRef and configMapKeyRef",
+                        }
+                    ]
+                },
+            ),
+        },
+        required=["name"],
+        **{
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.value) && has(self.valueFrom))",
+                    "message": "set value or valueFrom, not both",
+                },
+                {
+                    "rule": f"!has(self.value) || !self.name.matches('{SECRET_ENV}') "
+                    f"|| self.name.matches('{PATH_ENV}')",
+                    "message": "a token, key or password must come from valueFrom.secretKeyRef, never a plain value",
+                    "fieldPath": ".value",
+                },
+            ]
+        },
+    )
+    return _a("Extra environment variables.", item, maxItems=64)
+
+
+def _model(desc: str) -> Schema:
+    return _o(
+        desc,
+        {
+            "name": _s("Model name the predictor loads (a hub name or a path in the image).", maxLength=253),
             "storageUri": _s(
                 "Model location KServe's storage initializer downloads to "
                 f"{contract.MODEL_DIR} (s3://, gs://, hf://, pvc://, https://...). "
@@ -116,23 +198,55 @@ def _model(desc: str, default_name: str = "") -> dict:
     )
 
 
-def _scaling(desc: str, pool: str, concurrency: int, *, gpu: bool = True) -> dict:
-    props = {
+def _strategy(gpu: bool) -> Schema:
+    surge, unavailable = (0, 1) if gpu else (1, 0)
+    why = (
+        "Defaults to maxSurge 0 / maxUnavailable 1: an update replaces a pod in place instead of "
+        "needing a spare GPU (a single replica is briefly down)."
+        if gpu
+        else "Defaults to maxSurge 1 / maxUnavailable 0 (no GPU: roll without downtime)."
+    )
+    return _o(
+        "Rolling update of the predictor Deployment (KServe's deploymentStrategy). " + why,
+        {
+            "maxSurge": {**_INT_OR_PERCENT, "description": "Extra pods during an update.", "default": surge},
+            "maxUnavailable": {
+                **_INT_OR_PERCENT,
+                "description": "Pods that may be down during an update.",
+                "default": unavailable,
+            },
+        },
+        default={},
+    )
+
+
+def _scaling(desc: str, pool: str, concurrency: int, *, gpu: bool = True, model: bool = False) -> Schema:
+    props: Schema = {
         "minReplicas": _i(
-            "Fewest predictor pods. 0 (scale to zero) requires deploymentMode Serverless.",
+            "Fewest predictor pods (at least 1: scale to zero is not supported).",
             minimum=0,
             maximum=MAX_REPLICAS,
             default=1,
         ),
         "maxReplicas": _i("Most predictor pods; must be >= minReplicas.", minimum=1, maximum=MAX_REPLICAS, default=1),
         "targetConcurrency": _i(
-            "In-flight requests per pod: the autoscaling target (Serverless) and the predictor's "
-            "admission limit, above which it answers 503 with Retry-After.",
+            "In-flight requests per pod: the predictor's admission limit, above which it answers 503 "
+            "with Retry-After (also what /tmp is sized for).",
             minimum=1,
             maximum=1000,
             default=concurrency,
         ),
         "resources": _resources(),
+        "deploymentStrategy": _strategy(gpu),
+        "serviceAccountName": _s(
+            "ServiceAccount of the predictor pods (default: the namespace's default).", maxLength=253
+        ),
+        "imagePullSecrets": _a(
+            "More docker-registry Secrets for this component's pods (added to images.pullSecrets).",
+            _s("Secret name.", maxLength=253),
+            maxItems=8,
+        ),
+        "env": _env(),
     }
     if gpu:
         props["pool"] = _s(
@@ -145,6 +259,11 @@ def _scaling(desc: str, pool: str, concurrency: int, *, gpu: bool = True) -> dic
             default=pool,
             maxLength=POOL_NAME_MAX,
         )
+    if model:
+        props["model"] = _model("Which model the component serves.")
+        props["hubTokenSecret"] = _key_ref(
+            "Hugging Face token for gated hub models (e.g. pyannote's pipelines), from a Secret: set as HF_TOKEN."
+        )
     return _o(
         desc,
         props,
@@ -155,24 +274,30 @@ def _scaling(desc: str, pool: str, concurrency: int, *, gpu: bool = True) -> dic
                     "rule": "self.minReplicas <= self.maxReplicas",
                     "message": "minReplicas must be less than or equal to maxReplicas",
                     "fieldPath": ".minReplicas",
-                }
-            ],
+                },
+                {
+                    "rule": "self.minReplicas >= 1",
+                    "message": "minReplicas: 0 (scale to zero) is not supported: KServe's Standard mode needs a "
+                    "request-holding proxy for it (docs/operator.md, Autoscaling)",
+                    "fieldPath": ".minReplicas",
+                },
+            ]
         },
     )
 
 
-def _component(desc: str, pool: str, concurrency: int, enabled: bool, *, model: bool = True, gpu: bool = True) -> dict:
-    out = _scaling(desc, pool, concurrency, gpu=gpu)
+def _component(
+    desc: str, pool: str, concurrency: int, enabled: bool, *, model: bool = True, gpu: bool = True
+) -> Schema:
+    out = _scaling(desc, pool, concurrency, gpu=gpu, model=model)
     out["properties"]["enabled"] = _b("Deploy this component.", enabled)
-    if model:
-        out["properties"]["model"] = _model("Which model the component serves.")
     return out
 
 
-def default_pools() -> dict:
+def default_pools() -> Schema:
     """The GPU pools a spec gets when it names none (GPU feature discovery product labels)."""
 
-    def gpu_pool(product: str) -> dict:
+    def gpu_pool(product: str) -> Schema:
         return {
             "nodeSelector": {"nvidia.com/gpu.product": product},
             "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
@@ -182,7 +307,7 @@ def default_pools() -> dict:
     return {"a10g": gpu_pool("NVIDIA-A10G"), "l40s": gpu_pool("NVIDIA-L40S")}
 
 
-def _pool() -> dict:
+def _pool() -> Schema:
     return _o(
         "Where and on what hardware a component runs.",
         {
@@ -191,10 +316,11 @@ def _pool() -> dict:
                 "{nvidia.com/gpu.product: NVIDIA-A10G} or a cloud instance-type label."
             ),
             "tolerations": _a("Taints the pods tolerate, e.g. nvidia.com/gpu:NoSchedule.", _toleration(), maxItems=32),
-            "affinity": _o(
-                "A core/v1 Affinity for the pods (node, pod and anti-affinity).",
-                **{"x-kubernetes-preserve-unknown-fields": True},
-            ),
+            "affinity": {
+                "type": "object",
+                "description": "A core/v1 Affinity for the pods (node, pod and anti-affinity).",
+                "x-kubernetes-preserve-unknown-fields": True,
+            },
             "runtimeClassName": _s("RuntimeClass of the pods, e.g. nvidia."),
             "priorityClassName": _s("PriorityClass of the pods."),
             "gpu": _o(
@@ -213,7 +339,63 @@ def _pool() -> dict:
     )
 
 
-def spec_schema() -> dict:
+def _selector(desc: str) -> Schema:
+    return _o(desc, {"matchLabels": _map("Labels that must all match.", maxProperties=16)})
+
+
+def _network_policy() -> Schema:
+    return _o(
+        "One NetworkPolicy per component: its pods take traffic only from the peers each enabled "
+        "feature needs (docs/operator.md, Network policy).",
+        {
+            "enabled": _b("Emit the NetworkPolicies.", True),
+            "edge": _o(
+                "Where the ingress controller's or Gateway's proxy pods run (admitted to the serving "
+                "port when spec.ingress is enabled).",
+                {
+                    "preset": _s(
+                        "Empty: the operator's setting (RGPU_OPERATOR_EDGE). auto: ingress-nginx for an "
+                        "Ingress, Envoy Gateway for an HTTPRoute; ingress-nginx, envoy-gateway, istio; none; "
+                        "custom: the selectors below.",
+                        enum=list(EDGE_CHOICES),
+                        default="",
+                    ),
+                    "namespaceSelector": _selector("custom: namespaces of the proxy pods."),
+                    "podSelector": _selector("custom: labels of the proxy pods (empty: every pod there)."),
+                },
+                default={},
+                **{
+                    "x-kubernetes-validations": [
+                        {
+                            "rule": "self.preset != 'custom' || has(self.namespaceSelector)",
+                            "message": "edge.namespaceSelector is required with preset custom",
+                        }
+                    ]
+                },
+            ),
+            "clientNamespaces": _a(
+                f"Namespaces whose pods labelled {LABEL_CLIENT}=true may call the predictors "
+                "(default: this namespace only).",
+                _s("Namespace name.", maxLength=63),
+                maxItems=16,
+            ),
+            "monitoringNamespaces": _a(
+                "Namespaces admitted to the metrics port only (default: the operator's setting, "
+                "RGPU_OPERATOR_MONITORING_NAMESPACES).",
+                _s("Namespace name.", maxLength=63),
+                maxItems=16,
+            ),
+            "ingressNamespaces": _a(
+                "Deprecated (use edge): more namespaces admitted to the serving port.",
+                _s("Namespace name.", maxLength=63),
+                maxItems=16,
+            ),
+        },
+        default={},
+    )
+
+
+def spec_schema() -> Schema:
     comps = {c.name: c for c in COMPONENTS}
     transcriber = _o(
         "Speech-to-text: two InferenceServices of the same engine, 'live' for short clips "
@@ -222,6 +404,7 @@ def spec_schema() -> dict:
         {
             "engine": _s("Transcription engine.", enum=list(contract.ENGINES), default="parakeet"),
             "model": _model("Which model the engine serves; empty name uses the engine's default."),
+            "hubTokenSecret": _key_ref("Hugging Face token for gated hub models, from a Secret: set as HF_TOKEN."),
             "live": _scaling(
                 "Short clips: high concurrency, batched into one model call.",
                 comps["transcriber-live"].default_pool,
@@ -235,15 +418,29 @@ def spec_schema() -> dict:
         },
         default={},
     )
+    translator = _component("Text translation.", comps["translator"].default_pool, 4, True)
+    translator["properties"]["engine"] = _s(
+        "Model family; it must match the model (nllb: facebook/nllb-200-*, m2m100: facebook/m2m100_*, "
+        "marian: Helsinki-NLP/opus-mt-*).",
+        enum=list(contract.TRANSLATOR_ENGINES),
+        default="nllb",
+    )
+    translator["properties"]["auth"] = _s(
+        "apiKey: the predictor checks the API key (and is routed through the ingress). networkPolicy: "
+        f"no key, not routed, reachable only from pods labelled {LABEL_CLIENT}=true: the workaround for "
+        "Reflector's translator, which sends no key (docs/operator.md).",
+        enum=list(TRANSLATOR_AUTH),
+        default="apiKey",
+    )
     image_names = sorted({*contract.ENGINES, "diarizer", "translator", "llm", "padding"})
     return _o(
         "Desired state of a Reflector GPU service.",
         {
             "deploymentMode": _s(
-                "KServe deployment mode. RawDeployment (Deployment + HPA) needs no Knative; "
-                "Serverless (Knative) allows scale to zero.",
+                "Deprecated: the KServe deployment mode is the operator's (Standard, the raw Deployment "
+                "mode, under the name the installed KServe knows). RawDeployment and Standard are accepted "
+                "and ignored; Serverless/Knative is refused.",
                 enum=list(DEPLOYMENT_MODES),
-                default="RawDeployment",
             ),
             "pools": _map(
                 "Named node pools components are scheduled on. Defaults: a10g and l40s, selecting "
@@ -268,7 +465,14 @@ def spec_schema() -> dict:
                         "Registry and path prefix; image = <registry>/reflector-gpu-<predictor>:<tag>. "
                         "Empty uses the operator's default."
                     ),
-                    "tag": _s("Image tag; empty uses the operator's default (its own version)."),
+                    "tag": _s("Image tag; empty uses the operator's default (its own version), pinned in status."),
+                    "policy": _s(
+                        "Pinned: an image resolved from the operator's defaults is kept (status.images) "
+                        "across operator upgrades, so GPU pods restart only when you choose. "
+                        "FollowOperator: always the operator's current default.",
+                        enum=list(IMAGE_POLICIES),
+                        default="Pinned",
+                    ),
                     "pullPolicy": _s(
                         "Image pull policy.", enum=["Always", "IfNotPresent", "Never"], default="IfNotPresent"
                     ),
@@ -289,10 +493,18 @@ def spec_schema() -> dict:
                 1,
                 True,
             ),
-            "translator": _component("Text translation.", comps["translator"].default_pool, 4, True),
+            "translator": translator,
             "llm": _component("LLM with /llm and an OpenAI-compatible chat API.", comps["llm"].default_pool, 4, False),
             "padding": _component(
                 "Audio padding job (CPU only).", comps["padding"].default_pool, 4, True, model=False, gpu=False
+            ),
+            "files": _o(
+                "Largest files the predictors accept: each is spooled to /tmp, whose size follows.",
+                {
+                    "maxUpload": _quantity("Largest upload (multipart).", default="1Gi"),
+                    "maxDownload": _quantity("Largest download (audio_file_url, padding tracks).", default="4Gi"),
+                },
+                default={},
             ),
             "auth": _o(
                 "API keys the predictors accept (Authorization: Bearer <key>).",
@@ -323,12 +535,13 @@ def spec_schema() -> dict:
             ),
             "ingress": _o(
                 "How Reflector reaches the service: one host, a path prefix per component "
-                "(/transcriber, /diarizer, /translator, /llm, /padding). An Ingress by default, "
-                "or a Gateway API HTTPRoute when gateway is set.",
+                "(/transcriber, /diarizer, /translator, /llm, /padding). A Gateway API HTTPRoute "
+                "when gateway is set (the primary path), else an Ingress (ingress-nginx annotations).",
                 {
                     "enabled": _b("Expose the service outside the cluster.", False),
                     "host": _s(
-                        "Public host name, e.g. gpu.example.com.",
+                        "Public host name, e.g. gpu.example.com. Two ReflectorGPUs cannot share one: the "
+                        "oldest keeps it, the other reports HostConflict and gets no route.",
                         maxLength=253,
                         pattern=r"^$|^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
                     ),
@@ -381,20 +594,7 @@ def spec_schema() -> dict:
                     ]
                 },
             ),
-            "networkPolicy": _o(
-                "A NetworkPolicy so predictor pods take traffic only from the ingress controller's "
-                f"namespaces and pods labelled {GROUP}/client=true in this namespace.",
-                {
-                    "enabled": _b("Emit the NetworkPolicy.", True),
-                    "ingressNamespaces": _a(
-                        "Namespaces allowed in (the ingress controller's, monitoring).",
-                        _s("Namespace name."),
-                        default=["ingress-nginx"],
-                        maxItems=16,
-                    ),
-                },
-                default={},
-            ),
+            "networkPolicy": _network_policy(),
             "modelCache": _o(
                 "Where model files are cached between pod restarts.",
                 {
@@ -419,11 +619,7 @@ def spec_schema() -> dict:
                             "nodeGroups": _a(
                                 "LocalModelNodeGroup names to cache on.", _s("Node group name."), minItems=1, maxItems=8
                             ),
-                            "modelSize": {
-                                **_QUANTITY,
-                                "description": "Space each cached model needs.",
-                                "default": "20Gi",
-                            },
+                            "modelSize": _quantity("Space each cached model needs.", default="20Gi"),
                         },
                         required=["nodeGroups"],
                     ),
@@ -448,18 +644,14 @@ def spec_schema() -> dict:
                 _s("Host name or CIDR."),
                 maxItems=64,
             ),
-            "env": _a(
-                "Extra environment variables for every predictor container.",
-                _o("A core/v1 EnvVar.", {"name": _s("Variable name."), "value": _s("Value.")}, required=["name"]),
-                maxItems=64,
-            ),
+            "env": {**_env(), "description": "Extra environment variables for every predictor container."},
         },
         default={},
         **{"x-kubernetes-validations": cel_rules()},
     )
 
 
-def _pool_rule(path: str, guard: str = "") -> dict:
+def _pool_rule(path: str, guard: str = "") -> Schema:
     rule = f"{path}.pool in self.pools"
     if guard:
         rule = f"!{guard} || {rule}"
@@ -470,9 +662,16 @@ def _pool_rule(path: str, guard: str = "") -> dict:
     }
 
 
-def cel_rules() -> list[dict]:
-    """Cross-field rules on spec (evaluated by the API server, tested with cel-python)."""
-    rules = [
+def cel_rules() -> list[Schema]:
+    """Cross-field rules on spec (evaluated by the API server; twins in :mod:`rules`)."""
+    return [
+        {
+            "rule": "!has(self.deploymentMode) || self.deploymentMode in ['RawDeployment', 'Standard']",
+            "message": "deploymentMode Serverless/Knative is not supported: these predictors need a "
+            "termination grace, node selectors and long route timeouts Knative refuses; to scale on "
+            "load use KEDA autoscaling (docs/operator.md, Autoscaling)",
+            "fieldPath": ".deploymentMode",
+        },
         _pool_rule("self.transcriber.live"),
         _pool_rule("self.transcriber.file"),
         _pool_rule("self.diarizer", "self.diarizer.enabled"),
@@ -484,25 +683,9 @@ def cel_rules() -> list[dict]:
             "fieldPath": ".padding.pool",
         },
     ]
-    blocks = [
-        "self.transcriber.live",
-        "self.transcriber.file",
-        "self.diarizer",
-        "self.translator",
-        "self.llm",
-        "self.padding",
-    ]
-    zero = " && ".join(f"{b}.minReplicas > 0" for b in blocks)
-    rules.append(
-        {
-            "rule": f"self.deploymentMode == 'Serverless' || ({zero})",
-            "message": "minReplicas: 0 (scale to zero) requires deploymentMode: Serverless",
-        }
-    )
-    return rules
 
 
-def status_schema() -> dict:
+def status_schema() -> Schema:
     cond = _o(
         "A metav1.Condition.",
         {
@@ -530,10 +713,15 @@ def status_schema() -> dict:
             "inferenceService": _s("Name of its InferenceService."),
             "ready": _b("The InferenceService reports Ready."),
             "state": _s("Ready, Progressing or Degraded.", enum=["Ready", "Progressing", "Degraded"]),
-            "reason": _s("Reason from the InferenceService."),
-            "message": _s("Message from the InferenceService."),
+            "reason": _s("Why, e.g. ModelLoadFailed, AdmissionRejected, DeploymentRefused, InvalidSpec."),
+            "message": _s("The detail: KServe's or the API server's message, or the predictor's readiness answer."),
             "url": _s("In-cluster URL of the predictor."),
+            "image": _s("The image it runs."),
         },
+    )
+    secret_ref = _o(
+        "Where a Reflector setting's value is (never the value).",
+        {"name": _s("Secret name in this namespace."), "key": _s("Key inside the Secret.")},
     )
     return _o(
         "Observed state, written by the operator.",
@@ -544,14 +732,34 @@ def status_schema() -> dict:
                 "description": "The metadata.generation this status describes.",
             },
             "ready": _s("Ready condition status, for printing.", enum=["True", "False", "Unknown"]),
+            "componentStates": _s("Every enabled component and its state, for kubectl get."),
             "url": _s("Base URL Reflector calls (the ingress, or in-cluster when ingress is disabled)."),
             "conditions": conditions,
             "components": _map("Per-component state, keyed by component name.", component),
             "endpoints": _o(
-                "The exact Reflector settings; unset for disabled components.",
+                "The Reflector URL settings; unset for disabled components (see reflector for all).",
                 {
                     v: _s(f"Value for Reflector's {v}.")
                     for v in ("TRANSCRIPT_URL", "DIARIZATION_URL", "TRANSLATE_URL", "LLM_URL", "PADDING_URL")
+                },
+            ),
+            "reflector": _o(
+                "Reflector's settings for this service (server/reflector/settings.py).",
+                {
+                    "env": _map("Plain values, e.g. TRANSCRIPT_BACKEND=modal, TRANSCRIPT_URL."),
+                    "secretEnv": _map(
+                        "Settings whose value is the API key: where to read it (e.g. TRANSCRIPT_MODAL_API_KEY).",
+                        secret_ref,
+                    ),
+                    "notes": _a("Workarounds in effect and what they mean for Reflector.", _s("A note.")),
+                },
+            ),
+            "images": _map("Predictor -> the image resolved for it (kept across operator upgrades when Pinned)."),
+            "kserve": _o(
+                "The KServe the children were written for.",
+                {
+                    "version": _s("KServe minor version (the operator's setting or its detection)."),
+                    "deploymentMode": _s("The mode name written on new InferenceServices."),
                 },
             ),
             "modelCaches": _a("LocalModelCaches the operator created (cluster-scoped).", _s("Name.")),
@@ -566,7 +774,7 @@ def status_schema() -> dict:
     )
 
 
-def crd() -> dict:
+def crd() -> Schema:
     """The CustomResourceDefinition, as a plain dict."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -597,16 +805,24 @@ def crd() -> dict:
                             "description": "All enabled components serve.",
                         },
                         {
-                            "name": "Engine",
+                            "name": "Components",
                             "type": "string",
-                            "jsonPath": ".spec.transcriber.engine",
-                            "description": "Transcription engine.",
+                            "jsonPath": ".status.componentStates",
+                            "description": "Each enabled component and its state.",
                         },
                         {
                             "name": "URL",
                             "type": "string",
                             "jsonPath": ".status.url",
                             "description": "Base URL Reflector calls.",
+                            "priority": 1,
+                        },
+                        {
+                            "name": "Engine",
+                            "type": "string",
+                            "jsonPath": ".spec.transcriber.engine",
+                            "description": "Transcription engine.",
+                            "priority": 1,
                         },
                         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                     ],
@@ -630,18 +846,19 @@ def crd() -> dict:
     }
 
 
-def openapi_schema() -> dict:
-    return crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+def openapi_schema() -> Schema:
+    out: Schema = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return out
 
 
-def apply_defaults(schema: dict, value: Any) -> Any:
+def apply_defaults(schema: Schema, value: Any) -> Any:
     """Return ``value`` with the schema's defaults filled in, as the API server defaults it."""
     value = copy.deepcopy(value)
     _default(schema, value)
     return value
 
 
-def _default(schema: dict, value: Any) -> None:
+def _default(schema: Schema, value: Any) -> None:
     if isinstance(value, dict):
         for key, sub in schema.get("properties", {}).items():
             if key not in value and "default" in sub:
@@ -657,5 +874,6 @@ def _default(schema: dict, value: Any) -> None:
             _default(schema["items"], item)
 
 
-def defaulted_spec(spec: dict | None) -> dict:
-    return apply_defaults(spec_schema(), spec or {})
+def defaulted_spec(spec: dict[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = apply_defaults(spec_schema(), spec or {})
+    return out

@@ -7,6 +7,7 @@ Secret does not exist yet, so a key is never rotated by accident.
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from . import GROUP
 from . import components as c
@@ -15,7 +16,7 @@ KEY = "apikey"
 ANN_GENERATED = f"{GROUP}/generated"
 
 
-def build(owner: dict, key: str | None) -> dict:
+def build(owner: dict[str, Any], key: str | None) -> dict[str, Any]:
     """The Secret; ``key=None`` gives only the fields we own on an existing one (no data)."""
     name = owner["metadata"]["name"]
     meta = c.metadata(owner, c.secret_name(name), "apikey")
@@ -26,5 +27,5 @@ def build(owner: dict, key: str | None) -> dict:
     return out
 
 
-def wanted(spec: dict) -> bool:
+def wanted(spec: dict[str, Any]) -> bool:
     return not spec["auth"].get("existingSecret")

@@ -39,6 +39,13 @@ ENV_METRICS_PORT = "REFLECTOR_GPU_METRICS_PORT"
 #: ``false`` turns off ``/docs`` and ``/openapi.json`` (always behind the API key when on).
 #: The operator sets ``false`` in the cluster.
 ENV_API_DOCS = "REFLECTOR_GPU_API_DOCS"
+#: Largest upload and largest download (``audio_file_url``, padding tracks) a predictor accepts,
+#: in MiB; files are spooled to ``/tmp``, so the operator sizes that volume from these.
+ENV_MAX_UPLOAD_MB = "REFLECTOR_GPU_MAX_UPLOAD_MB"
+ENV_MAX_DOWNLOAD_MB = "REFLECTOR_GPU_MAX_DOWNLOAD_MB"
+#: Translation model family (``nllb``, ``m2m100`` or ``marian``); it must match the model.
+ENV_TRANSLATOR_ENGINE = "REFLECTOR_GPU_TRANSLATOR_ENGINE"
+TRANSLATOR_ENGINES = ("nllb", "m2m100", "marian")
 #: Transcriber profile: ``live`` (short clips, high concurrency) or ``file`` (long files).
 ENV_PROFILE = "REFLECTOR_GPU_PROFILE"
 PROFILES = ("live", "file")
@@ -83,6 +90,11 @@ LIVENESS_PATH = "/v2/health/live"
 READINESS_PATH = "/v2/health/ready"
 METRICS_PATH = "/metrics"
 OPEN_PATHS: frozenset[str] = frozenset({"/", LIVENESS_PATH, READINESS_PATH, METRICS_PATH})
+
+
+#: Marker in the per-model readiness answer (503 ``detail``) of a model whose load failed, followed
+#: by ``": <reason>"``; without it a 503 means "still loading". The operator reports the reason.
+MODEL_LOAD_FAILED = "model failed to load"
 
 
 def is_readiness_path(path: str) -> bool:

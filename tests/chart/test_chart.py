@@ -13,12 +13,14 @@ import importlib.util
 import json
 import re
 import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pytest
 import yaml
 
-from k8s_schema import cel_errors, unknown_fields
+from k8s_schema import cel_errors, load_crd, unknown_fields
 from support import REPO, SHARED
 
 CHART = REPO / "charts" / "reflector-gpu"
@@ -77,7 +79,7 @@ def crd_schemas() -> dict[tuple[str, str], dict]:
     paths = [*(CHART / "crds").glob("*.yaml"), *(sorted(CRDS.glob("*.yaml")) if CRDS.is_dir() else [])]
     out = {}
     for path in paths:
-        crd = yaml.safe_load(path.read_text())
+        crd = load_crd(path)
         for version in crd["spec"]["versions"]:
             out[(f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])] = version["schema"][
                 "openAPIV3Schema"
@@ -104,11 +106,13 @@ def validate(obj: dict) -> bool:
 
 def operator_children(rgpu: dict) -> list[dict]:
     """What the operator builds from a ReflectorGPU (its own pure planner; no cluster)."""
+    from rgpu_operator.context import Install
     from rgpu_operator.desired import plan
-    from rgpu_operator.inferenceservice import ImageDefaults
 
     owner = {**rgpu, "metadata": {**rgpu["metadata"], "uid": "0000-uid", "generation": 1}}
-    return plan(owner, ImageDefaults("ghcr.io/monadical-sas", "0.1.0"), key="k").present
+    found = plan(owner, Install(image_registry="ghcr.io/monadical-sas", image_tag="0.1.0"), key="k")
+    assert not found.problems, found.problems
+    return found.present
 
 
 # --- generated files: one source ------------------------------------------------------------
@@ -138,13 +142,28 @@ def test_chart_rbac_is_the_operator_rbac(tools, helm_env):
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}]
     assert deploy["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
-    assert not [o for o in objs if o["kind"] in ("Role", "RoleBinding")]
+    # The only namespaced rights: get on KServe's controller Deployment, to read its version.
+    (version_role,) = [o for o in objs if o["kind"] == "Role"]
+    (version_binding,) = [o for o in objs if o["kind"] == "RoleBinding"]
+    assert version_role["metadata"]["namespace"] == version_binding["metadata"]["namespace"] == "kserve"
+    assert version_role["rules"] == rbac.kserve_version_rules()
+    assert version_binding["subjects"] == binding["subjects"]
+    pinned = render(tools, helm_env, "--set", "operator.kserve.version=0.16")
+    assert not [o for o in pinned if o["kind"] in ("Role", "RoleBinding")], "a set version needs no read"
 
     watched = ["team-a", "team-b"]
     objs = render(tools, helm_env, "--set", "operator.watchNamespaces={team-a,team-b}")
     assert not [o for o in objs if o["kind"].startswith("Cluster")], "namespaced mode needs no cluster rights"
-    roles = {o["metadata"]["namespace"]: o for o in objs if o["kind"] == "Role"}
-    bindings = {o["metadata"]["namespace"]: o for o in objs if o["kind"] == "RoleBinding"}
+    roles = {
+        o["metadata"]["namespace"]: o
+        for o in objs
+        if o["kind"] == "Role" and "kserve-version" not in o["metadata"]["name"]
+    }
+    bindings = {
+        o["metadata"]["namespace"]: o
+        for o in objs
+        if o["kind"] == "RoleBinding" and "kserve-version" not in o["metadata"]["name"]
+    }
     assert sorted(roles) == sorted(bindings) == watched
     for ns in watched:
         assert roles[ns]["rules"] == rbac.rules(cluster=False)
@@ -169,10 +188,16 @@ def test_operator_environment_is_what_the_operator_reads(tools, helm_env):
     names = {e["name"] for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert {n for n in names if n.startswith(PREFIX)} <= known, f"the operator does not read {sorted(names - known)}"
     env = Settings.from_env(_env(deploy))
-    # Peering is the one deliberate difference: the chart turns it on (named after the release).
-    assert env == dataclasses.replace(Settings(), peering=deploy["metadata"]["name"]), (
-        "the chart's defaults differ from the operator's own defaults"
+    # Deliberate differences: the chart turns peering on (named after the release) and tells the
+    # operator its own pod labels (its namespace comes from the downward API).
+    labels = deploy["spec"]["selector"]["matchLabels"]
+    assert env == dataclasses.replace(
+        Settings(), peering=deploy["metadata"]["name"], pod_labels=tuple(labels.items())
+    ), "the chart's defaults differ from the operator's own defaults"
+    pod_ns = next(
+        e for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"] == f"{PREFIX}POD_NAMESPACE"
     )
+    assert pod_ns["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
 
 
 # --- lint and render ------------------------------------------------------------------------
@@ -286,17 +311,22 @@ def _notes(tools, env, values: Path) -> str:
 
 @pytest.mark.parametrize("values", [p for p in SAMPLES if "reflectorGPU" in p.read_text()], ids=lambda p: p.name)
 def test_notes_print_the_reflector_settings_the_operator_writes(tools, helm_env, values):
-    from rgpu_operator import routing
+    from rgpu_operator import reflector_env
+    from rgpu_operator.inferenceservice import apikey_sources
     from rgpu_operator.schema import defaulted_spec
 
     (rgpu,) = [o for o in render(tools, helm_env, "-f", str(values)) if o["kind"] == "ReflectorGPU"]
     name, ns = rgpu["metadata"]["name"], rgpu["metadata"]["namespace"]
-    want = routing.endpoints(defaulted_spec(rgpu["spec"]), ns, name)
+    spec = defaulted_spec(rgpu["spec"])
+    want = reflector_env.settings(spec, ns, name, "cluster.local", apikey_sources(spec, name)[0])
     notes = _notes(tools, helm_env, values)
-    printed = dict(re.findall(r"^  ([A-Z_]+_URL)=(\S+)$", notes, re.M))
-    assert printed == want
+    printed = dict(re.findall(r"^  ([A-Z_]+)=(\S+)$", notes, re.M))
+    assert printed == want["env"], "NOTES print what the operator writes into status.reflector.env"
+    assert f"{', '.join(want['secretEnv'])}: the API key" in notes
     secret = (rgpu["spec"].get("auth", {}).get("existingSecret") or {}).get("name") or f"{name}-apikey"
     assert f"kubectl -n {ns} get secret {secret} -o jsonpath=" in notes and "base64 -d" in notes
+    if "TRANSLATE_URL" in want["env"]:
+        assert "TRANSLATION_MODAL_API_KEY" in notes, "the translator workaround is named"
 
 
 def test_notes_without_a_reflectorgpu_say_how_to_make_one(tools, helm_env):
@@ -319,7 +349,11 @@ BAD_VALUES = {
     "unknown engine": {"reflectorGPU": {"spec": {"transcriber": {"engine": "wav2vec"}}}},
     "typo in the spec": {"reflectorGPU": {"spec": {"transcriber": {"engin": "whisper"}}}},
     "too many replicas": {"reflectorGPU": {"spec": {"diarizer": {"maxReplicas": 1000}}}},
-    "bad deployment mode": {"reflectorGPU": {"spec": {"deploymentMode": "Knative"}}},
+    "Knative mode": {"reflectorGPU": {"spec": {"deploymentMode": "Knative"}}},
+    "scale to zero": {"reflectorGPU": {"spec": {"padding": {"minReplicas": 0}}}},
+    "a name too long for KServe": {"reflectorGPU": {"name": "a" * 37}},
+    "unknown edge preset": {"operator": {"edge": "traefik"}},
+    "bad KServe version": {"operator": {"kserve": {"version": "latest"}}},
 }
 
 
@@ -528,43 +562,38 @@ def test_uninstall_hook_deletes_the_reflectorgpu_before_the_operator_goes(tools,
         assert not [o for o in render(tools, helm_env, *args) if o["kind"] == "Job"]
 
 
-class _ApiException(Exception):
+class _ApiError(Exception):
     def __init__(self, status):
         super().__init__(status)
-        self.status = status
+        self.status = types.SimpleNamespace(code=status)
 
 
 def _hook_script(monkeypatch, gets: list[int], delete_status: int = 200):
-    """The hook script with a fake kubernetes client: each get answers the next status."""
-    import sys
-    import types
-
+    """The hook script with a fake lightkube client: each get answers the next status."""
     calls = []
 
-    class Api:
-        def delete_namespaced_custom_object(self, *ref):
-            calls.append(("delete", ref))
+    class Client:
+        def delete(self, res, name, namespace=None):
+            calls.append(("delete", (res.kind, namespace, name)))
             if delete_status != 200:
-                raise _ApiException(delete_status)
+                raise _ApiError(delete_status)
 
-        def get_namespaced_custom_object(self, *ref):
-            calls.append(("get", ref))
+        def get(self, res, name, namespace=None):
+            calls.append(("get", (res.kind, namespace, name)))
             status = gets.pop(0) if gets else 200
             if status != 200:
-                raise _ApiException(status)
+                raise _ApiError(status)
 
-    kubernetes = types.ModuleType("kubernetes")
-    kubernetes.client = types.SimpleNamespace(CustomObjectsApi=Api)
-    kubernetes.config = types.SimpleNamespace(load_incluster_config=lambda: None, load_kube_config=lambda: None)
-    rest = types.ModuleType("kubernetes.client.rest")
-    rest.ApiException = _ApiException
-    for name, module in {
-        "kubernetes": kubernetes,
-        "kubernetes.client": kubernetes.client,
-        "kubernetes.config": kubernetes.config,
-        "kubernetes.client.rest": rest,
-    }.items():
-        monkeypatch.setitem(sys.modules, name, module)
+    def create_namespaced_resource(group, version, kind, plural):
+        assert (group, version, plural) == ("reflector.monadical.com", "v1alpha1", "reflectorgpus")
+        return types.SimpleNamespace(kind=kind)
+
+    lightkube = types.ModuleType("lightkube")
+    lightkube.Client, lightkube.ApiError = Client, _ApiError
+    generic = types.ModuleType("lightkube.generic_resource")
+    generic.create_namespaced_resource = create_namespaced_resource
+    monkeypatch.setitem(sys.modules, "lightkube", lightkube)
+    monkeypatch.setitem(sys.modules, "lightkube.generic_resource", generic)
     spec = importlib.util.spec_from_file_location("delete_reflectorgpu", CHART / "files" / "delete-reflectorgpu.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
@@ -576,7 +605,7 @@ def test_uninstall_hook_script_waits_for_the_finalizer(monkeypatch):
     script, calls = _hook_script(monkeypatch, gets=[200, 200, 404])
     assert script.main("reflector", "rgpu", 30) == 0
     assert [c[0] for c in calls] == ["delete", "get", "get", "get"]
-    assert calls[0][1] == ("reflector.monadical.com", "v1alpha1", "reflector", "reflectorgpus", "rgpu")
+    assert calls[0][1] == ("ReflectorGPU", "reflector", "rgpu")
 
 
 def test_uninstall_hook_script_is_done_when_nothing_is_there(monkeypatch):
@@ -587,23 +616,21 @@ def test_uninstall_hook_script_is_done_when_nothing_is_there(monkeypatch):
 def test_uninstall_hook_script_fails_when_the_operator_never_finalizes(monkeypatch):
     script, _ = _hook_script(monkeypatch, gets=[])
     assert script.main("reflector", "rgpu", 0.05) == 1
-    with pytest.raises(_ApiException):
+    with pytest.raises(_ApiError):
         _hook_script(monkeypatch, gets=[], delete_status=403)[0].main("reflector", "rgpu", 1)
 
 
 def test_the_operator_pod_is_outside_the_networkpolicy_of_a_same_named_reflectorgpu(tools, helm_env):
     """Release and ReflectorGPU both called reflector-gpu (as in docs/chart.md and the e2e run): the
     NetworkPolicy the operator makes for the ReflectorGPU must not select the operator's own pod."""
-    from rgpu_operator.networkpolicy import build
-    from rgpu_operator.schema import defaulted_spec
-
     objs = render_named(tools, helm_env, "reflector-gpu", "-f", str(CHART / "ci" / "cpu-dev-values.yaml"))
     (rgpu,) = [o for o in objs if o["kind"] == "ReflectorGPU"]
-    owner = {**rgpu, "metadata": {**rgpu["metadata"], "uid": "0000-uid"}}
-    policy = build(owner, defaulted_spec(rgpu["spec"]))
-    selected = policy["spec"]["podSelector"]["matchLabels"].items()
     (deploy,) = [o for o in objs if o["kind"] == "Deployment"]
-    assert not selected <= deploy["spec"]["template"]["metadata"]["labels"].items()
+    policies = [o for o in operator_children(rgpu) if o["kind"] == "NetworkPolicy"]
+    assert policies
+    for policy in policies:
+        selected = policy["spec"]["podSelector"]["matchLabels"].items()
+        assert not selected <= deploy["spec"]["template"]["metadata"]["labels"].items()
 
 
 def render_named(tools, env, release: str, *args: str) -> list[dict]:

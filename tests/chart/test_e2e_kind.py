@@ -58,7 +58,8 @@ def test_script_installs_the_cpu_sample_and_checks_what_it_says():
     assert values["reflectorGPU"]["create"] is True
     assert re.search(rf"^RGPU={values['reflectorGPU']['name']}\b", text, re.M)
     assert re.search(rf"^HOST={re.escape(spec['ingress']['host'])}\b", text, re.M)
-    assert spec["deploymentMode"] == "RawDeployment" and "KSERVE_MODE=RawDeployment" in text
+    assert "deploymentMode" not in spec, "the mode is the operator's setting"
+    assert '--set operator.kserve.version="0.$KSERVE_MINOR"' in text, "the operator is told the KServe it drives"
     assert all(p.get("gpu", {}).get("count") == 0 for p in spec["pools"].values()), "the CPU sample asks for GPUs"
     wanted = {spec["transcriber"]["engine"], "padding", "operator"}
     built = set(re.findall(r'-t "\$REGISTRY/reflector-gpu-(\w+):\$TAG"', text))

@@ -36,11 +36,12 @@ def owner(spec: dict | None = None, name: str = "rgpu", namespace: str = "reflec
 @functools.cache
 def _crd_validators() -> dict:
     import jsonschema
-    import yaml
+
+    from k8s_schema import load_crd
 
     out = {}
     for path in sorted(CRDS.glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
+        crd = load_crd(path)
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         for version in crd["spec"]["versions"]:
             schema = version["schema"]["openAPIV3Schema"]

@@ -5,34 +5,38 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from operator_support import cel_errors, owner, requires_crds, validate_any
 
 import rgpu_contract as contract
 from rgpu_operator import components as c
-from rgpu_operator import routing
+from rgpu_operator import quantity, routing
+from rgpu_operator.context import Install
 from rgpu_operator.desired import plan
-from rgpu_operator.inferenceservice import ImageDefaults
+from rgpu_operator.kserve import Version
 from rgpu_operator.schema import apply_defaults, openapi_schema
 
 pytestmark = pytest.mark.filterwarnings("ignore:The recursion limit will not be reset")
 
-DEFAULTS = ImageDefaults("ghcr.io/monadical-sas", "0.1.0")
+DEFAULTS = Install(image_registry="ghcr.io/monadical-sas", image_tag="0.1.0")
 KEY = "s3cr3t-key-value-that-must-not-leak"
 
 pool_names = st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True)
 replicas = st.integers(min_value=1, max_value=5)
-quantities = st.sampled_from(["1", "500m", "2Gi", "16Gi", 4])
+cpus = st.sampled_from(["1", "500m", "2", "16", 4])
+memories = st.sampled_from(["2Gi", "16Gi", "1500Mi", "40Gi"])
 resources = st.one_of(
     st.none(),
     st.fixed_dictionaries(
         {},
         optional={
-            "requests": st.dictionaries(st.sampled_from(["cpu", "memory"]), quantities, max_size=2),
-            "limits": st.dictionaries(st.sampled_from(["cpu", "memory"]), quantities, max_size=2),
+            "requests": st.fixed_dictionaries({}, optional={"cpu": cpus, "memory": memories}),
+            "limits": st.fixed_dictionaries({}, optional={"cpu": cpus, "memory": memories}),
         },
     ),
 )
@@ -108,11 +112,9 @@ def pools(draw):
 def specs(draw):
     pool = draw(pools())
     names = sorted(pool)
-    serverless = draw(st.booleans())
-    low = 0 if serverless else 1
 
     def scaling(**extra):
-        lo = draw(st.integers(min_value=low, max_value=3))
+        lo = draw(st.integers(min_value=1, max_value=3))
         block = {
             "pool": draw(st.sampled_from(names)),
             "minReplicas": lo,
@@ -126,7 +128,6 @@ def specs(draw):
         return block
 
     spec = {
-        "deploymentMode": "Serverless" if serverless else "RawDeployment",
         "pools": pool,
         "transcriber": {
             "engine": draw(st.sampled_from(contract.ENGINES)),
@@ -135,7 +136,12 @@ def specs(draw):
             "file": scaling(),
         },
         "diarizer": scaling(enabled=draw(st.booleans()), model=draw(models)),
-        "translator": scaling(enabled=draw(st.booleans()), model=draw(models)),
+        "translator": scaling(
+            enabled=draw(st.booleans()),
+            model=draw(models),
+            auth=draw(st.sampled_from(["apiKey", "networkPolicy"])),
+            engine=draw(st.sampled_from(["nllb", "m2m100", "marian"])),
+        ),
         "llm": scaling(enabled=draw(st.booleans()), model=draw(models)),
         "padding": {**scaling(enabled=draw(st.booleans())), "pool": draw(st.sampled_from(["", *names]))},
         "images": draw(
@@ -156,12 +162,31 @@ def specs(draw):
                 st.just({"additionalKeys": [{"name": "next", "key": "apikey"}]}),
             )
         ),
-        "networkPolicy": draw(st.fixed_dictionaries({"enabled": st.booleans()})),
+        "networkPolicy": draw(
+            st.fixed_dictionaries(
+                {"enabled": st.booleans()},
+                optional={
+                    "edge": st.sampled_from(
+                        [
+                            {"preset": "istio"},
+                            {"preset": "none"},
+                            {"preset": "envoy-gateway"},
+                            {"preset": "ingress-nginx"},
+                        ]
+                    ),
+                    "clientNamespaces": st.just(["reflector", "apps"]),
+                    "monitoringNamespaces": st.lists(st.just("prometheus"), max_size=1),
+                },
+            )
+        ),
         "urlAllowlist": draw(st.lists(st.sampled_from(["10.0.0.0/8", "minio.internal"]), max_size=2, unique=True)),
         "env": draw(
             st.lists(
-                st.fixed_dictionaries(
-                    {"name": st.sampled_from(["LOG_LEVEL", "HF_HUB_OFFLINE"]), "value": st.just("1")}
+                st.one_of(
+                    st.fixed_dictionaries(
+                        {"name": st.sampled_from(["LOG_LEVEL", "HF_HUB_OFFLINE"]), "value": st.just("1")}
+                    ),
+                    st.just({"name": "S3_SECRET_KEY", "valueFrom": {"secretKeyRef": {"name": "s3", "key": "secret"}}}),
                 ),
                 max_size=2,
                 unique_by=lambda e: e["name"],
@@ -177,6 +202,8 @@ def specs(draw):
             spec["ingress"]["gateway"] = {
                 "parentRefs": [{"name": "gw", "namespace": "gateways", "sectionName": "https"}]
             }
+    if draw(st.booleans()):
+        spec["diarizer"]["hubTokenSecret"] = {"name": "hf", "key": "token"}
     cache = draw(st.sampled_from(["None", "PVC", "LocalModelCache"]))
     spec["modelCache"] = {"type": cache}
     if cache == "PVC":
@@ -190,20 +217,32 @@ def full(spec: dict) -> dict:
     return apply_defaults(openapi_schema(), owner(spec))
 
 
+SECRET_LIKE = re.compile(r"(?i)(TOKEN|SECRET|PASSWORD|API_?KEY)(?!.*_(FILE|PATH|DIR)$)")
+
+
 @requires_crds
-@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-@given(specs())
-def test_every_object_validates_and_invariants_hold(spec):
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.generate],  # no shrinking: minutes on these specs; the example is printed
+)
+@given(specs(), st.sampled_from(["0.15", "0.16", "0.17"]))
+def test_every_object_validates_and_invariants_hold(spec, version):
     body = full(spec)
-    assert cel_errors(openapi_schema(), body) == []  # the strategy only makes valid specs
-    p = plan(body, DEFAULTS, key=KEY)
-    assert p == plan(body, DEFAULTS, key=KEY)  # deterministic
+    assert cel_errors(openapi_schema(), body) == []  # the strategy only makes CRD-valid specs
+    install = replace(DEFAULTS, kserve=Version(0, int(version.split(".")[1])))
+    p = plan(body, install, key=KEY)
+    assert p == plan(body, install, key=KEY)  # deterministic
+    assert not p.stopped
     by_kind: dict[str, list[dict]] = {}
     for obj in p.present:
         validate_any(obj)
         by_kind.setdefault(obj["kind"], []).append(obj)
         meta = obj["metadata"]
         assert meta["labels"][c.LABEL_MANAGED_BY] == c.FIELD_MANAGER
+        assert all(len(v) <= 63 for v in meta["labels"].values())
         if obj["kind"] != "LocalModelCache":
             assert meta["namespace"] == "reflector"
             assert meta["ownerReferences"][0]["uid"] == "uid-reflector-rgpu"
@@ -212,44 +251,76 @@ def test_every_object_validates_and_invariants_hold(spec):
             assert KEY not in text and base64.b64encode(KEY.encode()).decode() not in text
 
     spec = p.spec
-    enabled = [comp for comp in c.COMPONENTS if c.enabled(spec, comp)]
-    isvcs = {o["metadata"]["name"]: o for o in by_kind["InferenceService"]}
-    assert set(isvcs) == {c.isvc_name("rgpu", comp) for comp in enabled}
-    for comp in enabled:
-        predictor = isvcs[c.isvc_name("rgpu", comp)]["spec"]["predictor"]
+    blocked = {pr.component for pr in p.problems}
+    written = [comp for comp in c.COMPONENTS if c.enabled(spec, comp) and comp.name not in blocked]
+    isvcs = {o["metadata"]["name"]: o for o in by_kind.get("InferenceService", [])}
+    assert set(isvcs) == {c.isvc_name("rgpu", comp) for comp in written}
+    for comp in written:
+        isvc = isvcs[c.isvc_name("rgpu", comp)]
+        assert len(isvc["metadata"]["name"]) <= 53
+        assert isvc["metadata"]["labels"]["networking.kserve.io/visibility"] == "cluster-local"
+        mode = isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"]
+        assert mode == ("RawDeployment" if version == "0.15" else "Standard")
+        predictor = isvc["spec"]["predictor"]
         container = predictor["containers"][0]
+        res = container["resources"]
+        for name in ("cpu", "memory"):
+            assert quantity.parse(res["requests"][name]) <= quantity.parse(res["limits"][name]), (comp.name, res)
+        assert quantity.parse(res["requests"]["ephemeral-storage"]) >= quantity.parse(
+            next(v["emptyDir"]["sizeLimit"] for v in predictor["volumes"] if v["name"] == "tmp")
+        )
         block = c.block(spec, comp)
         pool = spec["pools"].get(block.get("pool") or "")
-        gpus = {k: v for k, v in container["resources"].get("limits", {}).items() if k.endswith("/gpu")}
+        gpus = {k: v for k, v in res["limits"].items() if k.endswith("/gpu")}
         if comp.gpu and pool and pool["gpu"]["count"]:
             assert gpus == {pool["gpu"]["resourceName"]: str(pool["gpu"]["count"])}
         else:
             assert not gpus, "padding and GPU-less pools request no GPU"
         assert predictor.get("nodeSelector", {}) == (pool or {}).get("nodeSelector", {})
         assert (predictor["minReplicas"], predictor["maxReplicas"]) == (block["minReplicas"], block["maxReplicas"])
-        env = {e["name"]: e.get("value") for e in container["env"]}
-        assert env[contract.ENV_API_KEY_FILE] == contract.API_KEY_MOUNT_DIR
+        strategy = predictor["deploymentStrategy"]["rollingUpdate"]
+        assert (strategy["maxSurge"], strategy["maxUnavailable"]) == ((0, 1) if comp.gpu else (1, 0))
+        env = {e["name"]: e for e in container["env"]}
+        plain = {k: e.get("value") for k, e in env.items()}
+        assert (
+            plain[contract.ENV_METRICS_PORT] == str(contract.METRICS_PORT) and plain[contract.ENV_API_DOCS] == "false"
+        )
+        assert [p_["containerPort"] for p_ in container["ports"]] == [contract.HTTP_PORT, contract.METRICS_PORT]
         assert contract.ENV_API_KEY not in env, "keys are mounted as files, never as plain env values"
-        assert env.get(contract.ENV_PROFILE) == comp.profile
+        assert not [k for k, e in env.items() if "value" in e and SECRET_LIKE.search(k)], "no plain-env secrets"
+        assert plain.get(contract.ENV_PROFILE) == comp.profile
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert predictor["securityContext"]["runAsNonRoot"] is True
-        sources = predictor["volumes"][0]["projected"]["sources"]
-        expected = 1 + len(spec["auth"].get("additionalKeys", []))
-        assert len(sources) == expected
+        keyless = comp.name == "translator" and spec["translator"]["auth"] == "networkPolicy"
+        volumes = {v["name"]: v for v in predictor["volumes"]}
+        if keyless:
+            assert plain[contract.ENV_AUTH_DISABLED] == "true" and "apikeys" not in volumes
+        else:
+            assert plain[contract.ENV_API_KEY_FILE] == contract.API_KEY_MOUNT_DIR
+            sources = volumes["apikeys"]["projected"]["sources"]
+            assert len(sources) == 1 + len(spec["auth"].get("additionalKeys", []))
 
     secrets = by_kind.get("Secret", [])
     assert len(secrets) == (0 if spec["auth"].get("existingSecret") else 1)
 
     kind = routing.kind(spec)
     assert [o["kind"] for o in p.present if o["kind"] in ("Ingress", "HTTPRoute")] == ([kind] if kind else [])
-    services = {c.predictor_service("rgpu", comp) for comp in enabled}
+    services = {c.predictor_service("rgpu", comp) for comp in c.COMPONENTS if routing.routed(spec, comp)}
     if kind == "Ingress":
         paths = by_kind["Ingress"][0]["spec"]["rules"][0]["http"]["paths"]
         assert {p_["backend"]["service"]["name"] for p_ in paths} == services
+        assert not [p_ for p_ in paths if re.search(r"docs|openapi|metrics", p_["path"])]
     if kind == "HTTPRoute":
         rules = by_kind["HTTPRoute"][0]["spec"]["rules"]
         assert {r["backendRefs"][0]["name"] for r in rules} == services
-    assert ("NetworkPolicy" in by_kind) == spec["networkPolicy"]["enabled"]
+    policies = by_kind.get("NetworkPolicy", [])
+    assert bool(policies) == (spec["networkPolicy"]["enabled"] and bool(written))
+    for policy in policies:
+        for rule in policy["spec"]["ingress"]:
+            assert rule["from"], "an empty from admits everyone"
+            (port,) = rule["ports"]
+            if port["port"] == contract.METRICS_PORT:
+                assert all(set(src) == {"namespaceSelector"} for src in rule["from"]), "monitoring only"
 
 
 def test_routes_send_each_contract_path_to_its_component():
@@ -300,22 +371,267 @@ def test_ingress_rewrites_prefix_away_for_ingress_nginx():
     assert seen["/diarizer/diarize"] == ("rgpu-diarizer-predictor", "/diarize")
 
 
-def test_serverless_scales_on_concurrency_raw_on_cpu():
-    raw = plan(full({}), DEFAULTS).present
-    srv = plan(full({"deploymentMode": "Serverless"}), DEFAULTS).present
-    live_raw = next(o for o in raw if o["metadata"]["name"] == "rgpu-transcriber-live")
-    live_srv = next(o for o in srv if o["metadata"]["name"] == "rgpu-transcriber-live")
-    assert live_raw["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
-    assert live_raw["spec"]["predictor"]["scaleMetric"] == "cpu"
-    assert live_srv["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
-    assert live_srv["spec"]["predictor"]["scaleMetric"] == "concurrency"
-    assert live_srv["spec"]["predictor"]["scaleTarget"] == 10
+def _isvc(spec: dict, component: str, install: Install = DEFAULTS) -> dict:
+    return next(o for o in plan(full(spec), install).present if o["metadata"]["name"] == f"rgpu-{component}")
+
+
+def _env(isvc: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in isvc["spec"]["predictor"]["containers"][0]["env"]}
+
+
+@pytest.mark.parametrize("version, mode", [((0, 15), "RawDeployment"), ((0, 16), "Standard"), ((0, 20), "Standard")])
+def test_the_mode_name_is_the_one_the_kserve_version_knows(version, mode):
+    isvc = _isvc({}, "padding", replace(DEFAULTS, kserve=Version(*version)))
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == mode
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "hpa"
+    assert isvc["spec"]["predictor"]["scaleMetric"] == "cpu"
+
+
+def test_every_container_gets_sized_requests_and_limits():
+    res = _isvc({}, "transcriber-file")["spec"]["predictor"]["containers"][0]["resources"]
+    assert res["requests"] == {"cpu": "4", "memory": "16Gi", "ephemeral-storage": "13Gi"}  # 2 x 4Gi + 4 + 1
+    assert res["limits"] == {"cpu": "8", "memory": "24Gi", "nvidia.com/gpu": "1"}
+    # A request alone raises the default limit (the chart's old sample: requests only).
+    res = _isvc(
+        {"transcriber": {"file": {"resources": {"requests": {"cpu": "12", "memory": "32Gi"}}}}}, "transcriber-file"
+    )["spec"]["predictor"]["containers"][0]["resources"]
+    assert (res["requests"]["cpu"], res["limits"]["cpu"]) == ("12", "12")
+    assert (res["requests"]["memory"], res["limits"]["memory"]) == ("32Gi", "32Gi")
+    # A limit alone lowers the default request; quantities come out canonical.
+    res = _isvc({"padding": {"resources": {"limits": {"cpu": "500m", "memory": "1024Mi"}}}}, "padding")["spec"][
+        "predictor"
+    ]["containers"][0]["resources"]
+    assert (res["requests"]["cpu"], res["limits"]["cpu"], res["limits"]["memory"]) == ("500m", "500m", "1Gi")
+    # Both, the request above the limit: that component is refused with the field path.
+    p = plan(
+        full({"diarizer": {"resources": {"requests": {"memory": "40Gi"}, "limits": {"memory": "24Gi"}}}}), DEFAULTS
+    )
+    (problem,) = p.problems
+    assert (problem.component, problem.path, problem.rule) == (
+        "diarizer",
+        "spec.diarizer.resources.requests.memory",
+        "requests-within-limits",
+    )
+    assert "rgpu-diarizer" not in {o["metadata"]["name"] for o in p.present if o["kind"] == "InferenceService"}
+    assert ("InferenceService", "rgpu-diarizer") not in {(r.kind, r.name) for r in p.absent}, "kept as it is"
+
+
+def test_tmp_and_ephemeral_storage_follow_the_file_caps():
+    def tmp(spec: dict, comp: str) -> tuple[str, str]:
+        pred = _isvc(spec, comp)["spec"]["predictor"]
+        size = next(v for v in pred["volumes"] if v["name"] == "tmp")["emptyDir"]["sizeLimit"]
+        return size, pred["containers"][0]["resources"]["requests"]["ephemeral-storage"]
+
+    # diarizer: 1 request x 4Gi download + 1Gi hub cache + 1Gi headroom
+    assert tmp({}, "diarizer") == ("6Gi", "6Gi")
+    assert tmp({"files": {"maxDownload": "10Gi"}}, "diarizer") == ("12Gi", "12Gi")
+    # The model from a storageUri lands in KServe's volume, not /tmp; both are on the node disk.
+    assert tmp({"diarizer": {"model": {"storageUri": "s3://m/d"}}}, "diarizer") == ("5Gi", "6Gi")
+    env = _env(_isvc({"files": {"maxUpload": "512Mi"}}, "transcriber-live"))
+    assert env[contract.ENV_MAX_UPLOAD_MB]["value"] == "512" and env[contract.ENV_MAX_DOWNLOAD_MB]["value"] == "4096"
+
+
+def test_a_keyless_translator_is_not_routed_and_admits_only_clients():
+    spec = {
+        "ingress": {"enabled": True, "host": "h.example.com"},
+        "translator": {"auth": "networkPolicy", "engine": "m2m100", "model": {"name": "facebook/m2m100_418M"}},
+    }
+    p = plan(full(spec), replace(DEFAULTS, operator_peer=("ops", (("app", "op"),))))
+    isvc = next(o for o in p.present if o["metadata"]["name"] == "rgpu-translator")
+    env = _env(isvc)
+    assert env[contract.ENV_AUTH_DISABLED]["value"] == "true" and contract.ENV_API_KEY_FILE not in env
+    assert env[contract.ENV_TRANSLATOR_ENGINE]["value"] == "m2m100"
+    ingress = next(o for o in p.present if o["kind"] == "Ingress")
+    assert not [x for x in ingress["spec"]["rules"][0]["http"]["paths"] if "translat" in x["path"]]
+    policy = next(o for o in p.present if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "rgpu-translator")
+    sources = policy["spec"]["ingress"][0]["from"]
+    assert [src.get("podSelector", {}).get("matchLabels") for src in sources] == [
+        {c.LABEL_CLIENT: "true"},
+        {"app": "op"},
+    ], "clients and the operator's probe, no ingress controller"
+    from rgpu_operator import status
+
+    out = status.build(full(spec), p, {}, None, "t")
+    assert out["endpoints"]["TRANSLATE_URL"] == "http://rgpu-translator-predictor.reflector.svc.cluster.local"
+    assert "TRANSLATE_MODAL_API_KEY" not in out["reflector"]["secretEnv"]
+    assert any("translator.auth=networkPolicy" in n for n in out["reflector"]["notes"])
+    # Without NetworkPolicies a keyless translator would be open: refused.
+    refused = plan(full({**spec, "networkPolicy": {"enabled": False}}), DEFAULTS)
+    assert [(x.component, x.rule) for x in refused.problems] == [("translator", "keyless-needs-policy")]
+
+
+@pytest.mark.parametrize(
+    "edge, gateway, want",
+    [
+        (
+            {},
+            False,
+            [
+                (
+                    "ingress-nginx",
+                    {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"},
+                )
+            ],
+        ),
+        (
+            {},
+            True,
+            [
+                (
+                    "envoy-gateway-system",
+                    {"app.kubernetes.io/component": "proxy", "app.kubernetes.io/managed-by": "envoy-gateway"},
+                )
+            ],
+        ),
+        (
+            {"preset": "istio"},
+            True,
+            [("gw", {"gateway.networking.k8s.io/gateway-name": "public"}), ("gw", {"istio.io/gateway-name": "public"})],
+        ),
+        ({"preset": "istio"}, False, [("istio-system", {"istio": "ingressgateway"})]),
+        ({"preset": "custom", "namespaceSelector": {"matchLabels": {"team": "edge"}}}, False, [(None, None)]),
+        ({"preset": "none"}, False, []),
+    ],
+)
+def test_the_edge_peer_follows_the_preset(edge, gateway, want):
+    from rgpu_operator import networkpolicy
+
+    spec = {"ingress": {"enabled": True, "host": "h.example.com"}, "networkPolicy": {"edge": edge}}
+    if gateway:
+        spec["ingress"]["gateway"] = {"parentRefs": [{"name": "public", "namespace": "gw"}]}
+    sources = networkpolicy.edge_sources(full(spec)["spec"], DEFAULTS, "reflector")
+    got = [
+        (
+            (src["namespaceSelector"].get("matchLabels") or {}).get("kubernetes.io/metadata.name"),
+            (src.get("podSelector") or {}).get("matchLabels"),
+        )
+        for src in sources
+    ]
+    assert got == want
+
+
+def test_peers_are_computed_per_feature():
+    from rgpu_operator import networkpolicy
+    from rgpu_operator.schema import defaulted_spec
+
+    spec = defaulted_spec({"networkPolicy": {"clientNamespaces": ["reflector", "apps"]}})
+    install = replace(DEFAULTS, operator_peer=("reflector-gpu-system", (("app.kubernetes.io/name", "op"),)))
+    found = networkpolicy.peers(spec, install, "reflector", c.BY_NAME["diarizer"])
+    assert [(p_.feature, p_.port) for p_ in found] == [
+        ("clients", contract.HTTP_PORT),
+        ("monitoring", contract.METRICS_PORT),
+        ("operator", contract.HTTP_PORT),
+    ], "no ingress: no edge peer"
+    assert found[0].source["namespaceSelector"]["matchExpressions"][0]["values"] == ["apps", "reflector"]
+    assert found[1].source == {
+        "namespaceSelector": {
+            "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["monitoring"]}]
+        }
+    }
+    quiet = networkpolicy.peers(
+        defaulted_spec({"networkPolicy": {"monitoringNamespaces": []}}), DEFAULTS, "reflector", c.BY_NAME["padding"]
+    )
+    assert [p_.feature for p_ in quiet] == ["clients"]
+
+
+def test_secrets_reach_predictors_only_through_secret_refs():
+    spec = {
+        "diarizer": {
+            "hubTokenSecret": {"name": "hf", "key": "token"},
+            "serviceAccountName": "diarizer-sa",
+            "imagePullSecrets": ["diarizer-reg"],
+            "env": [{"name": "S3_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": "s3", "key": "id"}}}],
+        },
+        "images": {"pullSecrets": ["regcred"]},
+        "env": [{"name": "LOG_LEVEL", "value": "DEBUG"}],
+    }
+    isvc = _isvc(spec, "diarizer")
+    env = _env(isvc)
+    assert env["HF_TOKEN"] == {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}
+    assert env["S3_ACCESS_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "s3", "key": "id"}}
+    assert env["LOG_LEVEL"]["value"] == "DEBUG"
+    pred = isvc["spec"]["predictor"]
+    assert pred["serviceAccountName"] == "diarizer-sa"
+    assert pred["imagePullSecrets"] == [{"name": "regcred"}, {"name": "diarizer-reg"}]
+    from rgpu_operator.rules import problems
+    from rgpu_operator.schema import defaulted_spec
+
+    bad = problems(defaulted_spec({"env": [{"name": "HF_TOKEN", "value": "hf_abc"}]}))
+    assert [(x.path, x.rule) for x in bad] == [("spec.env[0].value", "no-plain-secret")]
+
+
+def test_images_are_pinned_until_the_user_opts_in():
+    from rgpu_operator import images
+    from rgpu_operator.schema import defaulted_spec
+
+    old, new = replace(DEFAULTS, image_tag="0.1.0"), replace(DEFAULTS, image_tag="0.2.0")
+    spec = defaulted_spec({})
+    first = images.resolve(spec, "diarizer", old, {})
+    assert first == "ghcr.io/monadical-sas/reflector-gpu-diarizer:0.1.0"
+    assert images.resolve(spec, "diarizer", new, {"diarizer": first}) == first, "an operator upgrade moves nothing"
+    assert images.resolve(spec, "diarizer", new, {}) == "ghcr.io/monadical-sas/reflector-gpu-diarizer:0.2.0"
+    follow = defaulted_spec({"images": {"policy": "FollowOperator"}})
+    assert images.resolve(follow, "diarizer", new, {"diarizer": first}).endswith(":0.2.0")
+    tagged = defaulted_spec({"images": {"tag": "0.1.5"}})
+    assert images.resolve(tagged, "diarizer", new, {"diarizer": first}).endswith(":0.1.5")
+    moved = defaulted_spec({"images": {"registry": "registry.example.com/x"}})
+    assert (
+        images.resolve(moved, "diarizer", new, {"diarizer": first})
+        == "registry.example.com/x/reflector-gpu-diarizer:0.2.0"
+    )
+    assert (
+        images.resolve(defaulted_spec({"images": {"overrides": {"diarizer": "me/d:1"}}}), "diarizer", new, {})
+        == "me/d:1"
+    )
+
+
+def test_status_prints_the_exact_reflector_settings():
+    from rgpu_operator import status
+
+    body = full({"ingress": {"enabled": True, "host": "gpu.example.com"}, "llm": {"enabled": True}})
+    out = status.build(body, plan(body, DEFAULTS), {}, None, "t")
+    assert out["reflector"]["env"] == {
+        "TRANSCRIPT_BACKEND": "modal",
+        "TRANSCRIPT_URL": "http://gpu.example.com/transcriber",
+        "DIARIZATION_BACKEND": "modal",
+        "DIARIZATION_URL": "http://gpu.example.com/diarizer",
+        "TRANSLATION_BACKEND": "modal",
+        "TRANSLATE_URL": "http://gpu.example.com/translator",
+        "LLM_URL": "http://gpu.example.com/llm/v1",
+        "LLM_MODEL": "llm",
+        "PADDING_URL": "http://gpu.example.com/padding",
+    }
+    key = {"name": "rgpu-apikey", "key": "apikey"}
+    assert out["reflector"]["secretEnv"] == {
+        "TRANSCRIPT_MODAL_API_KEY": key,
+        "DIARIZATION_MODAL_API_KEY": key,
+        "LLM_API_KEY": key,
+        "MODAL_API_KEY": key,
+    }
+    assert any("TRANSLATION_MODAL_API_KEY" in n for n in out["reflector"]["notes"])
+
+
+def test_the_oldest_claim_keeps_a_host():
+    from rgpu_operator.hosts import host_taken_by
+
+    def cr(name: str, ns: str, created: str, host: str = "gpu.example.com", enabled: bool = True) -> dict:
+        meta = {"name": name, "namespace": ns, "uid": f"u-{ns}-{name}", "creationTimestamp": created}
+        return {"metadata": meta, "spec": {"ingress": {"enabled": enabled, "host": host}}}
+
+    a, b = cr("a", "x", "2026-01-01T00:00:00Z"), cr("b", "y", "2026-01-02T00:00:00Z")
+    assert host_taken_by(a, [a, b]) is None and host_taken_by(b, [a, b]) == "x/a"
+    assert host_taken_by(b, [b, cr("a", "x", "2026-01-01T00:00:00Z", host="other.example.com")]) is None
+    assert host_taken_by(b, [cr("a", "x", "2026-01-01T00:00:00Z", enabled=False), b]) is None
+    twin = cr("a", "y", "2026-01-02T00:00:00Z")
+    assert host_taken_by(b, [b, twin]) == "y/a", "same second: namespace/name decides"
+    deleting = cr("a", "x", "2026-01-01T00:00:00Z")
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-03T00:00:00Z"
+    assert host_taken_by(b, [deleting, b]) is None
 
 
 def test_model_location_storage_uri_pvc_and_name():
     def env_of(spec):
-        isvc = next(o for o in plan(full(spec), DEFAULTS).present if o["metadata"]["name"] == "rgpu-diarizer")
-        return {e["name"]: e.get("value") for e in isvc["spec"]["predictor"]["containers"][0]["env"]}
+        return {k: e.get("value") for k, e in _env(_isvc(spec, "diarizer")).items()}
 
     assert (
         env_of({"diarizer": {"model": {"name": "pyannote/speaker-diarization-3.1"}}})[c.ENV_MODEL]
@@ -342,6 +658,8 @@ def test_disabled_components_and_other_routing_kind_are_planned_absent():
     assert ("InferenceService", "rgpu-diarizer") in absent
     assert ("HTTPRoute", "rgpu") in absent and ("Ingress", "rgpu") not in absent
     assert ("InferenceService", "rgpu-llm") in absent
+    assert ("NetworkPolicy", "rgpu-diarizer") in absent
+    assert ("NetworkPolicy", "rgpu-predictors") in absent, "operator 0.1's single policy goes on upgrade"
 
 
 def test_builders_need_the_owner_uid():

@@ -42,7 +42,7 @@ async def test_reflectorgpu_on_a_real_cluster(monkeypatch):
     from operator_support import operator_thread
 
     from rgpu_operator import API_VERSION, KIND
-    from rgpu_operator.kube import Kube, connection_from_environment
+    from rgpu_operator.api import Kube
     from rgpu_operator.schema import crd
     from rgpu_operator.settings import Settings
 
@@ -54,8 +54,10 @@ async def test_reflectorgpu_on_a_real_cluster(monkeypatch):
         resync_seconds=10,
         image_registry=os.environ.get("RGPU_E2E_IMAGE_REGISTRY", Settings.image_registry),
         image_tag=os.environ.get("RGPU_E2E_IMAGE_TAG", Settings.image_tag),
+        kserve_version=os.environ.get("RGPU_E2E_KSERVE_VERSION", ""),  # empty: read from KServe
+        probe_readiness=False,  # the operator runs outside the cluster: no Service DNS
     )
-    kube = Kube(connection_from_environment(), settings)
+    kube = Kube(settings)
     definition = crd()
     await kube.apply(definition)
 
@@ -100,7 +102,13 @@ async def test_reflectorgpu_on_a_real_cluster(monkeypatch):
             found = await _until(endpoints, 120, "status.endpoints")
             assert set(found) == {"TRANSCRIPT_URL", "PADDING_URL"}
             for name in ("e2e-transcriber-live", "e2e-transcriber-file", "e2e-padding"):
-                assert await kube.get("serving.kserve.io/v1beta1", "InferenceService", ns, name)
+                isvc = await kube.get("serving.kserve.io/v1beta1", "InferenceService", ns, name)
+                assert isvc is not None
+                assert isvc["metadata"]["labels"]["networking.kserve.io/visibility"] == "cluster-local"
+            # KServe made no Ingress of its own for them (cluster-local).
+            assert [i["metadata"]["name"] for i in await kube.list("networking.k8s.io/v1", "Ingress", ns)] == [], (
+                "no Ingress: spec.ingress is disabled and KServe's are suppressed"
+            )
             if os.environ.get("RGPU_E2E_EXPECT_READY") == "1":
 
                 async def ready():

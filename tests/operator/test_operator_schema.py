@@ -61,7 +61,11 @@ def test_every_field_is_described_and_typed():
 def test_defaults_are_schema_valid_and_what_the_issue_asks_for():
     spec = defaulted_spec({})
     validate_schema(openapi_schema(), resource({}))
-    assert spec["deploymentMode"] == "RawDeployment"
+    assert "deploymentMode" not in spec, "the mode is the operator's setting now"
+    assert spec["images"]["policy"] == "Pinned" and spec["files"] == {"maxUpload": "1Gi", "maxDownload": "4Gi"}
+    assert spec["translator"]["engine"] == "nllb" and spec["translator"]["auth"] == "apiKey"
+    assert spec["diarizer"]["deploymentStrategy"] == {"maxSurge": 0, "maxUnavailable": 1}
+    assert spec["padding"]["deploymentStrategy"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert spec["pools"]["a10g"]["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A10G"}
     assert spec["pools"]["l40s"]["tolerations"] == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -88,8 +92,16 @@ def test_user_pools_replace_the_defaults_and_get_gpu_defaults():
         ({"llm": {"enabled": True, "pool": "h100"}}, "llm.pool must name an entry"),
         ({"padding": {"pool": "h100"}}, "padding.pool must be empty or name an entry"),
         ({"translator": {"minReplicas": 3, "maxReplicas": 2}}, "minReplicas must be less than or equal"),
-        ({"transcriber": {"live": {"minReplicas": 0}}}, "requires deploymentMode: Serverless"),
-        ({"padding": {"minReplicas": 0}}, "requires deploymentMode: Serverless"),
+        ({"transcriber": {"live": {"minReplicas": 0}}}, "scale to zero) is not supported"),
+        ({"padding": {"minReplicas": 0}}, "scale to zero) is not supported"),
+        ({"deploymentMode": "Serverless"}, "use KEDA autoscaling"),
+        ({"deploymentMode": "Knative"}, "use KEDA autoscaling"),
+        ({"env": [{"name": "HF_TOKEN", "value": "hf_x"}]}, "must come from valueFrom.secretKeyRef"),
+        ({"diarizer": {"env": [{"name": "DB_PASSWORD", "value": "x"}]}}, "must come from valueFrom.secretKeyRef"),
+        ({"env": [{"name": "A", "value": "1", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}, "not both"),
+        ({"env": [{"name": "A", "valueFrom": {}}]}, "exactly one of secretKeyRef"),
+        ({"diarizer": {"resources": {"limits": {"nvidia.com/gpu": 2}}}}, "GPUs come from the pool"),
+        ({"networkPolicy": {"edge": {"preset": "custom"}}}, "edge.namespaceSelector is required"),
         ({"ingress": {"enabled": True}}, "ingress.host is required"),
         ({"modelCache": {"type": "PVC"}}, "modelCache.pvc is required"),
         ({"modelCache": {"type": "LocalModelCache"}}, "modelCache.localModelCache is required"),
@@ -112,7 +124,11 @@ def test_cel_rules_reject(spec, message):
 @pytest.mark.parametrize(
     "spec",
     [
-        {"deploymentMode": "Serverless", "transcriber": {"live": {"minReplicas": 0}}, "padding": {"minReplicas": 0}},
+        {"deploymentMode": "RawDeployment"},
+        {"deploymentMode": "Standard"},
+        {"env": [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}]},
+        {"env": [{"name": "TOKEN_FILE", "value": "/var/run/token"}]},
+        {"networkPolicy": {"edge": {"preset": "custom", "namespaceSelector": {"matchLabels": {"a": "b"}}}}},
         {"diarizer": {"enabled": False, "pool": "gone"}},  # a disabled component's pool is not checked
         {"llm": {"pool": "nowhere"}},  # llm is disabled by default
         {"padding": {"pool": "a10g"}},
@@ -129,7 +145,11 @@ def test_cel_rules_accept(spec):
     "spec, path",
     [
         ({"transcriber": {"engine": "wav2vec"}}, "engine"),
-        ({"deploymentMode": "Knative"}, "deploymentMode"),
+        ({"deploymentMode": "Kubeflow"}, "deploymentMode"),
+        ({"translator": {"engine": "google"}}, "engine"),
+        ({"translator": {"auth": "none"}}, "auth"),
+        ({"networkPolicy": {"edge": {"preset": "traefik"}}}, "preset"),
+        ({"files": {"maxDownload": "lots"}}, "maxDownload"),
         ({"transcriber": {"live": {"maxReplicas": 0}}}, "maxReplicas"),
         ({"diarizer": {"targetConcurrency": 0}}, "targetConcurrency"),
         ({"pools": {"a": {"gpu": {"count": 99}}}}, "count"),
@@ -154,7 +174,7 @@ def test_printer_columns_point_at_declared_fields():
     version = crd()["spec"]["versions"][0]
     schema = version["schema"]["openAPIV3Schema"]
     names = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert names == ["Ready", "Engine", "URL", "Age"]
+    assert names == ["Ready", "Components", "URL", "Engine", "Age"]
     for column in version["additionalPrinterColumns"][:-1]:
         node = schema
         for part in column["jsonPath"].strip(".").split("."):
@@ -170,3 +190,46 @@ def test_generated_manifests_do_not_drift():
 def test_installs_validate_as_builtin_kinds():
     for obj in [*install.cluster_install(), *install.namespaced_install()]:
         validate_builtin(obj)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {},
+        {"deploymentMode": "Serverless"},
+        {"transcriber": {"live": {"pool": "h100"}}, "diarizer": {"minReplicas": 0}},
+        {"pools": {"Big_GPU": {}}, "transcriber": {"live": {"pool": "Big_GPU"}, "file": {"pool": "Big_GPU"}}},
+        {"ingress": {"enabled": True}, "modelCache": {"type": "PVC"}},
+        {"modelCache": {"type": "LocalModelCache"}, "padding": {"pool": "nowhere"}},
+        {"llm": {"enabled": True, "pool": "x", "minReplicas": 3, "maxReplicas": 1}},
+        {
+            "env": [
+                {"name": "API_KEY", "value": "k"},
+                {"name": "X", "value": "1", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}},
+            ]
+        },
+        {
+            "translator": {
+                "env": [
+                    {
+                        "name": "A",
+                        "valueFrom": {
+                            "secretKeyRef": {"name": "s", "key": "k"},
+                            "configMapKeyRef": {"name": "c", "key": "k"},
+                        },
+                    }
+                ]
+            }
+        },
+        {"networkPolicy": {"edge": {"preset": "custom"}}},
+        {"padding": {"resources": {"requests": {"nvidia.com/gpu": 1}}}},
+    ],
+)
+def test_the_operators_rules_are_the_crds_cel_rules(spec):
+    """rules.spec_problems (what the operator and render check) and the CRD's CEL (what the API
+    server checks) refuse the same specs for the same reasons."""
+    from rgpu_operator.rules import spec_problems
+
+    cel = sorted(e.split(": ", 1)[1] for e in errors(spec))
+    python = sorted(p.message for p in spec_problems(defaulted_spec(spec)))
+    assert cel == python

@@ -11,37 +11,120 @@ for _mod in ("jsonschema", "kubernetes_validate", "celpy"):
     pytest.importorskip(_mod, reason=f"{_mod} is a test dependency of the operator (dev extra)")
 from operator_support import owner, validate_builtin
 
-from rgpu_operator import install, peering, rbac, status
+from rgpu_operator import install, kserve, names, peering, quantity, rbac, status
+from rgpu_operator.context import Install
 from rgpu_operator.desired import plan
 from rgpu_operator.diffing import contains, merge_patch, up_to_date
-from rgpu_operator.inferenceservice import ImageDefaults
 from rgpu_operator.settings import Settings
+from rgpu_operator.status import Facts
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "rgpu_operator"
 PURE = [
     "components",
+    "context",
     "schema",
+    "rules",
+    "sizing",
+    "quantity",
+    "names",
+    "kserve",
+    "images",
     "inferenceservice",
     "secret",
     "routing",
     "networkpolicy",
     "modelcache",
+    "hosts",
+    "reflector_env",
     "desired",
     "status",
     "diffing",
     "rbac",
     "install",
     "peering",
+    "render",
 ]
 
 
+def test_the_server_rewrites_are_not_differences():
+    """Quantities compare by value and old/new mode names as equal; nothing else is lenient."""
+    desired = {
+        "metadata": {"annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"}},
+        "spec": {
+            "resources": {"requests": {"cpu": "1000m", "memory": "16Gi"}},
+            "volumes": [{"emptyDir": {"sizeLimit": "1024Mi"}}],
+        },
+    }
+    live = {
+        "metadata": {"annotations": {"serving.kserve.io/deploymentMode": "Standard"}},
+        "spec": {
+            "resources": {"requests": {"cpu": "1", "memory": "17179869184"}},
+            "volumes": [{"emptyDir": {"sizeLimit": "1Gi"}}],
+        },
+    }
+    assert contains(desired, live)
+    assert not contains({"spec": {"resources": {"requests": {"cpu": "2"}}}}, live)
+    assert not contains({"metadata": {"annotations": {"serving.kserve.io/deploymentMode": "Knative"}}}, live)
+    assert not contains({"env": [{"value": "1.0"}]}, {"env": [{"value": "1"}]}), "only quantity fields"
+
+
+def test_quantities_and_their_canonical_form():
+    assert quantity.equal("1000m", 1) and quantity.equal("16Gi", "17179869184") and not quantity.equal("1G", "1Gi")
+    assert [quantity.canonical(q) for q in ("1000m", "0.5", "1024Mi", "1536Mi", "2000", "100m", 4)] == [
+        "1",
+        "500m",
+        "1Gi",
+        "1536Mi",
+        "2k",
+        "100m",
+        "4",
+    ]
+    with pytest.raises(ValueError):
+        quantity.parse("16 GiB")
+
+
+def test_kserve_versions_and_mode_names():
+    assert kserve.parse_version("v0.15.2") == kserve.Version(0, 15)
+    assert kserve.parse_version("0.17.1-rc0").tuple == (0, 17)
+    with pytest.raises(ValueError, match="0.15 or later"):
+        kserve.parse_version("0.14")
+    with pytest.raises(ValueError, match="X.Y"):
+        kserve.parse_version("latest")
+    assert kserve.version_from_image("kserve/kserve-controller:v0.16.0") == kserve.Version(0, 16)
+    assert kserve.version_from_image("registry:5000/kserve/kserve-controller:v0.15.2@sha256:abc") == kserve.Version(
+        0, 15
+    )
+    assert kserve.version_from_image("kserve/kserve-controller@sha256:abc") is None
+    assert kserve.version_from_image("kserve/kserve-controller:latest") is None
+    assert kserve.standard_mode(kserve.Version(0, 15)) == "RawDeployment"
+    assert kserve.standard_mode(kserve.Version(0, 16)) == "Standard"
+    assert kserve.mode_for_update(kserve.Version(0, 16), "RawDeployment") == "RawDeployment", "what KServe recorded"
+    assert kserve.mode_for_update(kserve.Version(0, 16), None) == "Standard"
+
+
+@pytest.mark.parametrize("owner", ["rgpu", "a" * 60, "reflector.gpu", "1st-gpu", "x" * 253])
+def test_names_stay_within_kserve_and_label_limits(owner):
+    import re
+
+    name = names.isvc_name(owner, "transcriber-live")
+    assert len(name) <= 53 and re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name)
+    assert name == names.isvc_name(owner, "transcriber-live"), "stable"
+    assert names.isvc_name(owner, "transcriber-live") != names.isvc_name(owner + "x", "transcriber-live")
+    label = names.label_value(owner)
+    assert len(label) <= 63 and re.fullmatch(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]", label)
+    assert len(names.subdomain(owner + "-apikey")) <= 253
+    if owner == "rgpu":
+        assert name == "rgpu-transcriber-live" and label == "rgpu"
+
+
 def test_contains_ignores_server_added_fields_but_not_changed_ones():
-    desired = {"spec": {"a": 1, "l": [{"x": "1"}]}, "metadata": {"labels": {"k": "v"}}}
+    desired = {"spec": {"a": 1, "l": [{"x": 1}]}, "metadata": {"labels": {"k": "v"}}}
     live = {"spec": {"a": 1, "b": 2, "l": [{"x": 1, "y": 0}]}, "metadata": {"labels": {"k": "v", "o": "t"}}}
     assert contains(desired, live)
     assert not contains({"spec": {"a": 2}}, live)
     assert not contains({"spec": {"l": []}}, live)
     assert not contains({"x": True}, {"x": 1})
+    assert not contains({"spec": {"l": [{"x": "1"}]}}, live), "a string is not an int outside quantity fields"
     assert not up_to_date({"metadata": {}, "spec": {}}, {"metadata": {"deletionTimestamp": "t"}, "spec": {}})
 
 
@@ -59,33 +142,60 @@ def _isvc(conditions=None, model_status=None):
     return {"status": {"conditions": conditions or [], **({"modelStatus": model_status} if model_status else {})}}
 
 
+NOT_READY = [{"type": "Ready", "status": "False", "reason": "MinimumReplicasUnavailable"}]
+
+
 @pytest.mark.parametrize(
-    "isvc, state",
+    "facts, state, reason",
     [
-        (None, "Progressing"),
-        (_isvc(), "Progressing"),
-        (_isvc([{"type": "Ready", "status": "True"}]), "Ready"),
-        (_isvc([{"type": "Ready", "status": "False", "reason": "Pending"}]), "Progressing"),
-        (_isvc([{"type": "Ready", "status": "False", "severity": "Error", "reason": "Crash"}]), "Degraded"),
-        (_isvc([{"type": "Ready", "status": "False"}], {"transitionStatus": "BlockedByFailedLoad"}), "Degraded"),
-        (_isvc([], {"transitionStatus": "InProgress", "lastFailureInfo": {"reason": "ModelLoadFailed"}}), "Degraded"),
+        (Facts(), "Progressing", "Creating"),
+        (Facts(_isvc()), "Progressing", "Pending"),
+        (Facts(_isvc([{"type": "Ready", "status": "True"}])), "Ready", "Ready"),
+        (Facts(_isvc(NOT_READY)), "Progressing", "MinimumReplicasUnavailable"),
+        (
+            Facts(_isvc([{"type": "Ready", "status": "False", "severity": "Error", "reason": "Crash"}])),
+            "Degraded",
+            "Crash",
+        ),
+        (
+            Facts(_isvc([{"type": "PredictorReady", "status": "False", "reason": "ProgressDeadlineExceeded"}])),
+            "Degraded",
+            "ProgressDeadlineExceeded",
+        ),
+        (Facts(_isvc(NOT_READY, {"transitionStatus": "BlockedByFailedLoad"})), "Degraded", "BlockedByFailedLoad"),
+        (
+            Facts(_isvc([], {"transitionStatus": "InProgress", "lastFailureInfo": {"reason": "ModelLoadFailed"}})),
+            "Degraded",
+            "ModelLoadFailed",
+        ),
+        (Facts(None, ("AdmissionRejected", "denied")), "Degraded", "AdmissionRejected"),
+        (Facts(_isvc(NOT_READY), event="Deployment.apps is invalid"), "Degraded", "DeploymentRefused"),
+        (
+            Facts(
+                _isvc(NOT_READY), probe=(503, "Model with name x is not ready. model failed to load: OSError: gated")
+            ),
+            "Degraded",
+            "ModelLoadFailed",
+        ),
+        (Facts(_isvc(NOT_READY), probe=(503, "Model with name x is not ready.")), "Progressing", "ModelNotReady"),
     ],
 )
-def test_component_state_from_inferenceservice_conditions(isvc, state):
-    assert status.component_state(isvc)[0] == state
+def test_component_state_from_what_was_seen(facts, state, reason):
+    got = status.component_state(facts)
+    assert got[:2] == (state, reason), got
 
 
 def test_status_is_stable_and_keeps_transition_times():
     body = owner({"ingress": {"enabled": True, "host": "h.example.com"}})
-    p = plan(body, ImageDefaults("r", "t"))
-    ready = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    p = plan(body, Install())
+    ready = Facts({"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
     isvcs = {name: ready for name in ["transcriber-live", "transcriber-file", "diarizer", "translator", "padding"]}
     first = status.build(body, p, isvcs, None, "2026-01-01T00:00:00Z")
     again = status.build(body, p, isvcs, first, "2026-01-02T00:00:00Z")
     assert again == first  # same world, same status: the reconciler writes nothing
     assert first["ready"] == "True" and first["observedGeneration"] == 1
     assert first["url"] == "http://h.example.com"
-    isvcs["diarizer"] = None
+    isvcs["diarizer"] = Facts()
     later = status.build(body, p, isvcs, first, "2026-01-03T00:00:00Z")
     cond = {c["type"]: c for c in later["conditions"]}
     assert cond["Ready"]["status"] == "False" and cond["Ready"]["lastTransitionTime"] == "2026-01-03T00:00:00Z"
@@ -94,7 +204,7 @@ def test_status_is_stable_and_keeps_transition_times():
 
 def test_status_without_ingress_points_at_in_cluster_services():
     body = owner({})
-    out = status.build(body, plan(body, ImageDefaults("r", "t")), {}, None, "t")
+    out = status.build(body, plan(body, Install()), {}, None, "t")
     assert out["endpoints"]["TRANSCRIPT_URL"] == "http://rgpu-transcriber-live-predictor.reflector.svc.cluster.local"
     assert "LLM_URL" not in out["endpoints"]
     assert out["apiKeySecret"] == {"name": "rgpu-apikey", "key": "apikey"}
@@ -108,8 +218,20 @@ def test_rbac_is_least_privilege_and_valid():
         if "secrets" in rule["resources"]:
             assert not {"list", "watch", "update"} & set(rule["verbs"]), "never read all Secrets"
     resources = {r for rule in rbac.rules() for r in rule["resources"]}
-    assert not {"pods", "customresourcedefinitions", "namespaces"} & resources
+    assert not {"pods", "customresourcedefinitions", "namespaces", "deployments"} & resources
     assert "localmodelcaches" not in {r for rule in rbac.rules(cluster=False) for r in rule["resources"]}
+    # Reading KServe's version: one named Deployment, get only, in KServe's namespace.
+    version = rbac.kserve_version_role()
+    validate_builtin(version)
+    assert version["metadata"]["namespace"] == "kserve"
+    assert version["rules"] == [
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments"],
+            "resourceNames": ["kserve-controller-manager"],
+            "verbs": ["get"],
+        }
+    ]
 
 
 def test_settings_from_environment():
@@ -124,6 +246,23 @@ def test_settings_from_environment():
     assert Settings.from_env({}).namespaces == ()
     with pytest.raises(ValueError, match="RESYNC"):
         Settings.from_env({"RGPU_OPERATOR_RESYNC_SECONDS": "soon"})
+    s = Settings.from_env(
+        {
+            "RGPU_OPERATOR_KSERVE_VERSION": "0.15",
+            "RGPU_OPERATOR_EDGE": "istio",
+            "RGPU_OPERATOR_MONITORING_NAMESPACES": "",
+            "RGPU_OPERATOR_PROBE_READINESS": "false",
+            "RGPU_OPERATOR_POD_NAMESPACE": "ops",
+            "RGPU_OPERATOR_POD_LABELS": "app=op, tier=control",
+        }
+    )
+    assert (s.kserve_version, s.edge, s.monitoring_namespaces, s.probe_readiness) == ("0.15", "istio", (), False)
+    assert s.pod_labels == (("app", "op"), ("tier", "control"))
+    assert Install.from_settings(s, kserve.Version(0, 15)).operator_peer is None, "no probe, no peer"
+    with pytest.raises(ValueError, match="EDGE"):
+        Settings.from_env({"RGPU_OPERATOR_EDGE": "traefik"})
+    with pytest.raises(ValueError, match="POD_LABELS"):
+        Settings.from_env({"RGPU_OPERATOR_POD_LABELS": "novalue"})
 
 
 def test_peering_settings_and_kopf_options():
@@ -188,7 +327,20 @@ def _imports(module: str) -> set[str]:
 
 @pytest.mark.parametrize("module", PURE)
 def test_builders_are_pure(module):
-    forbidden = {"kopf", "kubernetes", "aiohttp", "asyncio", "random", "secrets", "datetime", "time", "uuid", "os"}
+    forbidden = {
+        "kopf",
+        "kubernetes",
+        "lightkube",
+        "httpx2",
+        "aiohttp",
+        "asyncio",
+        "random",
+        "secrets",
+        "datetime",
+        "time",
+        "uuid",
+        "os",
+    }
     assert not _imports(module) & forbidden
 
 
@@ -201,10 +353,38 @@ def test_operator_never_imports_predictor_code():
 
 def test_configuration_problems_degrade_and_block_ready():
     body = owner({"auth": {"existingSecret": {"name": "gone"}}})
-    p = plan(body, ImageDefaults("r", "t"))
-    ready = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    p = plan(body, Install())
+    ready = Facts({"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
     isvcs = {n: ready for n in ["transcriber-live", "transcriber-file", "diarizer", "translator", "padding"]}
     out = status.build(body, p, isvcs, None, "t", ["Secret gone (spec.auth) not found"])
     cond = {c["type"]: c for c in out["conditions"]}
     assert out["ready"] == "False" and cond["Degraded"]["reason"] == "ConfigurationError"
     assert "gone" in cond["Degraded"]["message"] and out["apiKeySecret"] == {"name": "gone", "key": "apikey"}
+
+
+def test_the_emulated_quantity_canonicalisation_is_the_operators():
+    from cluster import go_quantity
+
+    """Two implementations of Go's Quantity.String() (test fixture, operator) agree."""
+    for value in [
+        "1000m",
+        "1",
+        "0.5",
+        "1500m",
+        "2000",
+        "1024Mi",
+        "1536Mi",
+        "16Gi",
+        "17179869184",
+        "0.5Gi",
+        "100Mi",
+        "4",
+        4,
+        "1e3",
+        "250m",
+        "1.5",
+        "12Gi",
+        "64Mi",
+        "3Ti",
+    ]:
+        assert go_quantity(value) == quantity.canonical(value), value

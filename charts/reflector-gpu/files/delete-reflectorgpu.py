@@ -1,27 +1,23 @@
 # Pre-delete hook (templates/uninstall-hook.yaml): delete the chart's ReflectorGPU while the
 # operator still runs, and wait until the operator has removed its children and its finalizer.
 # Without this, `helm uninstall` deletes the operator first (Helm removes custom kinds last) and the
-# ReflectorGPU would hang in Terminating. Runs in the operator image (the kubernetes client).
+# ReflectorGPU would hang in Terminating. Runs in the operator image (lightkube, the operator's client).
 # Usage: python delete-reflectorgpu.py <namespace> <name> <timeout seconds>
-import os
 import sys
 import time
 
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from lightkube import ApiError, Client
+from lightkube.generic_resource import create_namespaced_resource
+
+ReflectorGPU = create_namespaced_resource("reflector.monadical.com", "v1alpha1", "ReflectorGPU", "reflectorgpus")
 
 
 def main(namespace: str, name: str, timeout: float) -> int:
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config()
-    else:
-        config.load_kube_config()
-    api = client.CustomObjectsApi()
-    ref = ("reflector.monadical.com", "v1alpha1", namespace, "reflectorgpus", name)
+    client = Client()  # the pod's service account, else the current kubeconfig
     try:
-        api.delete_namespaced_custom_object(*ref)
-    except ApiException as exc:
-        if exc.status != 404:
+        client.delete(ReflectorGPU, name, namespace=namespace)
+    except ApiError as exc:
+        if exc.status.code != 404:
             raise
         print(f"ReflectorGPU {namespace}/{name} is already gone")
         return 0
@@ -29,9 +25,9 @@ def main(namespace: str, name: str, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            api.get_namespaced_custom_object(*ref)
-        except ApiException as exc:
-            if exc.status == 404:
+            client.get(ReflectorGPU, name, namespace=namespace)
+        except ApiError as exc:
+            if exc.status.code == 404:
                 print(f"ReflectorGPU {namespace}/{name} deleted")
                 return 0
             raise
