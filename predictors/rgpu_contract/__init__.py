@@ -43,7 +43,8 @@ ENV_API_DOCS = "REFLECTOR_GPU_API_DOCS"
 #: in MiB; files are spooled to ``/tmp``, so the operator sizes that volume from these.
 ENV_MAX_UPLOAD_MB = "REFLECTOR_GPU_MAX_UPLOAD_MB"
 ENV_MAX_DOWNLOAD_MB = "REFLECTOR_GPU_MAX_DOWNLOAD_MB"
-#: Translation model family (``nllb``, ``m2m100`` or ``marian``); it must match the model.
+#: Translation model family (``nllb``, ``m2m100`` or ``marian``); it must match the model. Unset
+#: (``auto``), the translator tells the family from the model's tokenizer or name.
 ENV_TRANSLATOR_ENGINE = "REFLECTOR_GPU_TRANSLATOR_ENGINE"
 TRANSLATOR_ENGINES = ("nllb", "m2m100", "marian")
 #: Transcriber profile: ``live`` (short clips, high concurrency) or ``file`` (long files).

@@ -16,8 +16,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from .models import cache_dir as default_cache
 

@@ -71,7 +71,10 @@ def create_app(predictors: Sequence[Predictor], settings: ServingSettings, keys:
         app.add_api_route(contract.METRICS_PATH, _metrics, methods=["GET"], include_in_schema=False)
     register_v1_endpoints(app, dataplane, extension)
     register_v2_endpoints(app, dataplane, extension)
-    install_error_handlers(app, settings.retry_after_s)
+    by_name = {p.name: p for p in predictors}
+    install_error_handlers(
+        app, settings.retry_after_s, lambda name: by_name[name].load_error if name in by_name else None
+    )
     app.add_middleware(BearerAuthMiddleware, keys=keys, open_paths=open_paths(settings))
     app.add_middleware(DrainingMiddleware, predictors=predictors)
     app.add_middleware(MetricsMiddleware)

@@ -13,6 +13,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
+import rgpu_contract as contract
 from rgpu_asr.errors import CoreError, InvalidInput, ModelUnavailable, TooLarge, UndecodableAudio
 
 log = logging.getLogger("rgpu.errors")
@@ -97,18 +98,35 @@ def _kserve_error(status: int) -> Callable[[Request, Exception], Awaitable[Respo
     return handler
 
 
-def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
+def _model_not_ready(load_error: Callable[[str], str | None]) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """KServe's readiness 503, with ``MODEL_LOAD_FAILED: <reason>`` when the load failed (rather
+    than still running), so the operator can report why a component is not Ready."""
+
+    async def handler(_: Request, exc: Exception) -> Response:
+        detail = str(exc)
+        reason = load_error(str(getattr(exc, "model_name", "")))
+        if reason:
+            detail = f"{detail} {contract.MODEL_LOAD_FAILED}: {reason}"
+        return JSONResponse({"detail": detail, "error": detail}, status_code=503)
+
+    return handler
+
+
+def install_error_handlers(
+    app: FastAPI, retry_after_s: int, load_error: Callable[[str], str | None] = lambda _: None
+) -> None:
+    """``load_error(model_name)``: why that model failed to load (None while loading or loaded)."""
     from kserve import errors as kserve_errors
 
     for name, status in (
         ("InvalidInput", 400),
         ("ModelNotFound", 404),
-        ("ModelNotReady", 503),
         ("ServerNotReady", 503),
         ("ServerNotLive", 503),
     ):
         if (exc_class := getattr(kserve_errors, name, None)) is not None:
             app.add_exception_handler(exc_class, _kserve_error(status))
+    app.add_exception_handler(kserve_errors.ModelNotReady, _model_not_ready(load_error))
     app.add_exception_handler(CoreError, _core_error(retry_after_s))
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(NotImplementedError, _on_not_implemented)

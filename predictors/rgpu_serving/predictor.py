@@ -18,6 +18,8 @@ import kserve
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+import rgpu_contract as contract
+
 from .admission import Admission
 from .errors import ApiError, unavailable
 from .fetch import UrlPolicy
@@ -70,7 +72,7 @@ class Predictor(kserve.Model, abc.ABC):  # type: ignore[misc]
 
     def require_ready(self) -> None:
         if not self.ready:
-            reason = self.load_error or "the model is still loading"
+            reason = f"{contract.MODEL_LOAD_FAILED}: {self.load_error}" if self.load_error else "it is still loading"
             raise unavailable(f"model '{self.name}' is not ready: {reason}", self.settings.retry_after_s)
 
     def gate(self) -> Callable[[], AsyncIterator[None]]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import rgpu_contract as contract
 from rgpu_asr.errors import InvalidInput, ModelUnavailable
 from rgpu_asr.models import ModelChoice, ModelFamily, hub_unavailable, resolve_model
 from rgpu_asr.torchaudio_compat import import_torchaudio
@@ -25,7 +26,7 @@ from .settings import TranslatorSettings
 
 log = logging.getLogger("rgpu.translator")
 
-FAMILIES = ("nllb", "m2m100", "marian")
+FAMILIES = contract.TRANSLATOR_ENGINES
 #: Tokenizer classes (``tokenizer_config.json``) and name fragments that tell the family of a model.
 _TOKENIZER_FAMILIES = {
     "NllbTokenizer": "nllb",

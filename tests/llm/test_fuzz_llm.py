@@ -8,8 +8,8 @@ the context length (8,192 tokens), ``n`` up to 16 choices, and when a request gi
 decodes up to ``REFLECTOR_GPU_LLM_DEFAULT_MAX_TOKENS`` (1,024: chat, or completions with
 ``max_tokens: null``) or ``..._LLM_DEFAULT_MAX_NEW_TOKENS`` (512, ``/llm`` and KServe) tokens.
 Uncapped, 5 examples per operation took 480 s on 2 CPU cores and RSS went from 605 to 1,160 MiB;
-even with the budget capped at 8 tokens, one chat request took minutes, because each of the ``n`` choices prefills the whole
-prompt again and hypothesis' Unicode messages run to thousands of tokens. So here a budget in
+even with the budget capped at 8 tokens, one chat request took minutes, because each of the ``n``
+choices prefills the whole prompt again and hypothesis' Unicode messages run to thousands of tokens. So here a budget in
 that range (or none) is set to ``CAP``, ``n`` to at most 2, and a prompt (or the messages of a
 chat, together) is cut to about ``TEXT`` characters; budgets beyond the context stay as
 generated (answered 400 at once), as does everything else in the request. Long prompts are

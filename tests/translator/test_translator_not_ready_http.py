@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+import rgpu_contract as contract
 from support import KEYS, Service
 
 pytestmark = pytest.mark.slow
@@ -23,7 +24,10 @@ def test_missing_model_is_503_with_reason_and_padding_keeps_serving(tmp_path):
     )
     try:
         svc.wait_ready("padding")
-        assert httpx.get(f"{svc.base}/v2/models/translator/ready").status_code == 503
+        ready = httpx.get(f"{svc.base}/v2/models/translator/ready")
+        # The reason is in the readiness answer, after the marker the operator looks for.
+        assert ready.status_code == 503 and f"{contract.MODEL_LOAD_FAILED}: " in ready.json()["detail"]
+        assert "facebook/nllb-200-distilled-600M" in ready.json()["detail"]
         r = httpx.post(
             f"{svc.base}/translate",
             params={"text": "Hello.", "source_language": "en", "target_language": "fr"},
