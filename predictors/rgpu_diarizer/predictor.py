@@ -19,7 +19,7 @@ from rgpu_serving.admission import Admission
 from rgpu_serving.errors import ApiError
 from rgpu_serving.fetch import download
 from rgpu_serving.metrics import record_audio
-from rgpu_serving.predictor import Predictor
+from rgpu_serving.predictor import EnginePredictor
 from rgpu_serving.protocol import InferRequest, InferResponse, v2_response, v2_strings
 from rgpu_serving.settings import ServingSettings
 from rgpu_serving.uploads import base64_file
@@ -66,18 +66,14 @@ class DiarizeInstance(BaseModel):
         return self.model_dump(include={"timestamp", "num_speakers", "min_speakers", "max_speakers", "exclusive"})
 
 
-class DiarizerPredictor(Predictor):
+class DiarizerPredictor(EnginePredictor[DiarizerEngine]):
     v1_instance = DiarizeInstance
     v1_example = "{'instances': [{'audio_b64': '<base64 audio>'} or {'audio_file_url': '...'}]}"
 
-    def __init__(self, name: str, settings: ServingSettings, engine: DiarizerEngine):
-        super().__init__(name, settings)
-        self.engine = engine
+    def __init__(self, name: str, engine: DiarizerEngine, settings: ServingSettings):
+        super().__init__(name, engine, settings)
         limit = max(1, min(settings.max_pending_requests, 1 + max(0, engine.settings.max_queued)))
         self.admission = Admission(limit, settings.retry_after_s, what="diarization requests")
-
-    def load_model(self) -> None:
-        self.engine.load()
 
     async def _run(
         self, path: Path, filename: str | None, content_type: str | None, options: DiarizeOptions, route: str
@@ -160,7 +156,7 @@ def build_predictor(
     packaged: Callable[[], Path] | None = None,
 ) -> DiarizerPredictor:
     engine = DiarizerEngine(diarizer or DiarizerSettings(), model_dir=model_dir, packaged=packaged, name=name)
-    return DiarizerPredictor(name, settings or ServingSettings(), engine)
+    return DiarizerPredictor(name, engine, settings or ServingSettings())
 
 
 __all__ = ["DiarizeBody", "DiarizerPredictor", "build_predictor"]

@@ -3,6 +3,7 @@ configured), on CPU unless told otherwise."""
 
 from __future__ import annotations
 
+from rgpu_local.devices import cpu_unless_configured
 from rgpu_local.llm_weights import smollm2_dir
 from rgpu_serving.predictor import Predictor
 from rgpu_serving.settings import ServingSettings
@@ -12,7 +13,5 @@ from .settings import LLMSettings
 
 
 def build(settings: ServingSettings) -> Predictor:
-    llm = LLMSettings()
-    if llm.device == "auto":
-        llm.device = "cpu"
+    llm = cpu_unless_configured(LLMSettings())
     return build_predictor("llm", settings=settings, llm=llm, packaged=smollm2_dir)

@@ -25,7 +25,7 @@ import rgpu_contract as contract
 from rgpu_asr.batching import DynamicBatcher
 from rgpu_serving.errors import ApiError
 from rgpu_serving.metrics import BATCH_SIZE
-from rgpu_serving.predictor import Predictor
+from rgpu_serving.predictor import EnginePredictor
 from rgpu_serving.protocol import InferRequest, InferResponse, v2_response, v2_strings
 from rgpu_serving.settings import ServingSettings
 
@@ -74,13 +74,12 @@ def _seed(seed: int) -> int:
     return seed % 2**64
 
 
-class LLMPredictor(Predictor):
+class LLMPredictor(EnginePredictor[LLMEngine]):
     v1_instance = LLMRequest
     v1_example = "{'instances': [{'prompt': '...', 'gen_schema'?: {...}, 'gen_cfg'?: {...}}]}"
 
     def __init__(self, name: str, engine: LLMEngine, settings: ServingSettings):
-        super().__init__(name, settings)
-        self.engine = engine
+        super().__init__(name, engine, settings)
         s = engine.settings
         self.batcher: DynamicBatcher[GenRequest, GenResult] = DynamicBatcher(
             self._run_batch,
@@ -94,9 +93,6 @@ class LLMPredictor(Predictor):
         self._grammar_lock = threading.Lock()
 
     # ---- model -------------------------------------------------------------------------
-    def load_model(self) -> None:
-        self.engine.load()
-
     def _run_batch(self, _key: Hashable, items: list[GenRequest]) -> Sequence[GenResult | BaseException]:
         return self.engine.generate(items)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 #: Bump when the architecture or tokenizer recipe changes (cache key for built files).
@@ -34,46 +35,28 @@ _SENTENCES = [
     "we measured the word error rate on three different data sets",
 ]
 
-PRESETS: dict[str, dict] = {
+
+@dataclass(frozen=True)
+class Preset:
+    features: int
+    d_model: int
+    n_layers: int
+    n_heads: int
+    conv_kernel: int
+    sub_channels: int
+    pred_hidden: int
+    pred_layers: int
+    joint_hidden: int
+    vocab: int
+
+
+PRESETS: dict[str, Preset] = {
     # A few hundred thousand parameters: builds and decodes in well under a second on CPU.
-    "tiny": dict(
-        features=80,
-        d_model=64,
-        n_layers=2,
-        n_heads=4,
-        conv_kernel=9,
-        sub_channels=32,
-        pred_hidden=64,
-        pred_layers=1,
-        joint_hidden=64,
-        vocab=128,
-    ),
+    "tiny": Preset(80, 64, 2, 4, 9, 32, 64, 1, 64, 128),
     # FastConformer "Small" (~14 M parameters): CPU benchmarks where the model, not the server, dominates.
-    "small": dict(
-        features=80,
-        d_model=176,
-        n_layers=16,
-        n_heads=4,
-        conv_kernel=9,
-        sub_channels=176,
-        pred_hidden=320,
-        pred_layers=1,
-        joint_hidden=320,
-        vocab=256,
-    ),
+    "small": Preset(80, 176, 16, 4, 9, 176, 320, 1, 320, 256),
     # parakeet-tdt-0.6b-v2's published architecture.
-    "full": dict(
-        features=128,
-        d_model=1024,
-        n_layers=24,
-        n_heads=8,
-        conv_kernel=9,
-        sub_channels=256,
-        pred_hidden=640,
-        pred_layers=2,
-        joint_hidden=640,
-        vocab=1024,
-    ),
+    "full": Preset(128, 1024, 24, 8, 9, 256, 640, 2, 640, 1024),
 }
 
 
@@ -119,9 +102,9 @@ def model_config(tokenizer_dir: Path, preset: str = "tiny") -> dict:
         "log_prediction": False,
         "skip_nan_grad": False,
         "model_defaults": {
-            "enc_hidden": p["d_model"],
-            "pred_hidden": p["pred_hidden"],
-            "joint_hidden": p["joint_hidden"],
+            "enc_hidden": p.d_model,
+            "pred_hidden": p.pred_hidden,
+            "joint_hidden": p.joint_hidden,
             "tdt_durations": durations,
             "num_tdt_durations": len(durations),
         },
@@ -146,7 +129,7 @@ def model_config(tokenizer_dir: Path, preset: str = "tiny") -> dict:
             "window_size": 0.025,
             "window_stride": 0.01,
             "window": "hann",
-            "features": p["features"],
+            "features": p.features,
             "n_fft": 512,
             "frame_splicing": 1,
             "dither": 0.0,
@@ -154,23 +137,23 @@ def model_config(tokenizer_dir: Path, preset: str = "tiny") -> dict:
         },
         "encoder": {
             "_target_": "nemo.collections.asr.modules.ConformerEncoder",
-            "feat_in": p["features"],
+            "feat_in": p.features,
             "feat_out": -1,
-            "n_layers": p["n_layers"],
-            "d_model": p["d_model"],
+            "n_layers": p.n_layers,
+            "d_model": p.d_model,
             "subsampling": "dw_striding",
             "subsampling_factor": 8,
-            "subsampling_conv_channels": p["sub_channels"],
+            "subsampling_conv_channels": p.sub_channels,
             "causal_downsampling": False,
             "ff_expansion_factor": 4,
             "self_attention_model": "rel_pos",
-            "n_heads": p["n_heads"],
+            "n_heads": p.n_heads,
             "att_context_size": [-1, -1],
             "att_context_style": "regular",
             "xscaling": True,
             "untie_biases": True,
             "pos_emb_max_len": 5000,
-            "conv_kernel_size": p["conv_kernel"],
+            "conv_kernel_size": p.conv_kernel,
             "conv_norm_type": "batch_norm",
             "conv_context_size": None,
             "dropout": 0.1,
@@ -184,8 +167,8 @@ def model_config(tokenizer_dir: Path, preset: str = "tiny") -> dict:
             "random_state_sampling": False,
             "blank_as_pad": True,
             "prednet": {
-                "pred_hidden": p["pred_hidden"],
-                "pred_rnn_layers": p["pred_layers"],
+                "pred_hidden": p.pred_hidden,
+                "pred_rnn_layers": p.pred_layers,
                 "t_max": None,
                 "dropout": 0.2,
             },
@@ -196,7 +179,7 @@ def model_config(tokenizer_dir: Path, preset: str = "tiny") -> dict:
             "preserve_memory": False,
             "fuse_loss_wer": False,
             "fused_batch_size": 4,
-            "jointnet": {"joint_hidden": p["joint_hidden"], "activation": "relu", "dropout": 0.2},
+            "jointnet": {"joint_hidden": p.joint_hidden, "activation": "relu", "dropout": 0.2},
             "num_extra_outputs": len(durations),
         },
         "decoding": {
@@ -227,7 +210,7 @@ def build_tdt_nemo(out_path: Path | str, preset: str = "tiny", seed: int = 0) ->
     out_path.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory(prefix="tdt-tok-") as tmp:
-        train_tokenizer(Path(tmp), PRESETS[preset]["vocab"])
+        train_tokenizer(Path(tmp), PRESETS[preset].vocab)
         cfg = OmegaConf.create(model_config(Path(tmp), preset))
         model = EncDecRNNTBPEModel(cfg=cfg)
         _make_it_talk(model)

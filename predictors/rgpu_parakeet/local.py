@@ -7,6 +7,7 @@ needs network access (offline, the predictor answers 503 with the reason). CPU u
 
 from __future__ import annotations
 
+from rgpu_local.devices import cpu_unless_configured
 from rgpu_serving.predictor import Predictor
 from rgpu_serving.settings import ServingSettings
 
@@ -16,7 +17,5 @@ from .settings import ParakeetSettings
 
 
 def build(settings: ServingSettings) -> Predictor:
-    parakeet = ParakeetSettings()
-    if parakeet.device == "auto":
-        parakeet.device = "cpu"
+    parakeet = cpu_unless_configured(ParakeetSettings())
     return build_predictor("parakeet", settings=settings, parakeet=parakeet, hub_default=DEFAULT_HUB_MODEL)

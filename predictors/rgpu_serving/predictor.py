@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import kserve
 from fastapi import APIRouter
@@ -103,3 +103,22 @@ class Predictor(kserve.Model, abc.ABC):  # type: ignore[misc]
 
     async def predict_v2(self, request: InferRequest) -> InferResponse:
         raise ApiError(400, f"{self.name} does not serve the V2 protocol")
+
+
+class Loadable(Protocol):
+    def load(self) -> None: ...
+
+
+E = TypeVar("E", bound=Loadable)
+
+
+class EnginePredictor(Predictor, Generic[E]):
+    """A predictor in front of one engine object (``rgpu_asr.Transcriber``, the diarizer, the
+    translator, the LLM): loading the predictor loads the engine."""
+
+    def __init__(self, name: str, engine: E, settings: ServingSettings):
+        super().__init__(name, settings)
+        self.engine = engine
+
+    def load_model(self) -> None:
+        self.engine.load()

@@ -26,7 +26,7 @@ from .errors import ApiError
 from .fetch import download
 from .formats import RESPONSE_FORMATS, contract_json, legacy_json, srt, verbose_json, vtt, words_json
 from .metrics import BATCH_SIZE, record_audio
-from .predictor import Predictor
+from .predictor import EnginePredictor
 from .protocol import InferRequest, InferResponse, v2_response, v2_strings
 from .settings import ServingSettings
 from .uploads import MultipartForm, base64_file, multipart_form
@@ -58,16 +58,16 @@ _MULTIPART_SCHEMA = {
 }
 
 
-class TranscriptionPredictor(Predictor):
+class TranscriptionPredictor(EnginePredictor[Transcriber]):
     v1_instance = AudioInstance
     v1_example = "{'instances': [{'audio_b64': '<base64 audio>', 'language': 'en'}]}"
 
     def __init__(self, name: str, engine: Engine, settings: ServingSettings):
-        super().__init__(name, settings)
-        self.transcriber = Transcriber(engine, name=name, on_batch=BATCH_SIZE.labels(name).observe)
+        super().__init__(name, Transcriber(engine, name=name, on_batch=BATCH_SIZE.labels(name).observe), settings)
 
-    def load_model(self) -> None:
-        self.transcriber.load()
+    @property
+    def transcriber(self) -> Transcriber:
+        return self.engine
 
     # ---- the one path every route takes ----------------------------------------------------
     def language(self, value: str | None) -> str | None:

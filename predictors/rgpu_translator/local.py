@@ -7,6 +7,7 @@ with the reason while the other predictors keep serving.
 
 from __future__ import annotations
 
+from rgpu_local.devices import cpu_unless_configured
 from rgpu_serving.predictor import Predictor
 from rgpu_serving.settings import ServingSettings
 
@@ -15,7 +16,5 @@ from .settings import TranslatorSettings
 
 
 def build(settings: ServingSettings) -> Predictor:
-    translator = TranslatorSettings()
-    if translator.device == "auto":
-        translator.device = "cpu"
+    translator = cpu_unless_configured(TranslatorSettings())
     return build_predictor("translator", settings=settings, translator=translator)

@@ -22,7 +22,7 @@ from rgpu_asr.batching import DynamicBatcher
 from rgpu_asr.errors import ModelUnavailable, check_text
 from rgpu_serving.errors import ApiError
 from rgpu_serving.metrics import BATCH_SIZE
-from rgpu_serving.predictor import Predictor
+from rgpu_serving.predictor import EnginePredictor
 from rgpu_serving.protocol import InferRequest, InferResponse, v2_response, v2_strings
 from rgpu_serving.settings import ServingSettings
 
@@ -89,13 +89,12 @@ def _pair(text: str, source: str, translated: str, target: str) -> dict[str, str
     return result
 
 
-class TranslatorPredictor(Predictor):
+class TranslatorPredictor(EnginePredictor[TranslationEngine]):
     v1_instance = TranslateInstance
     v1_example = "{'instances': [{'text': '...', 'source_language': 'en', 'target_language': 'fr'}]}"
 
     def __init__(self, name: str, engine: TranslationEngine, settings: ServingSettings):
-        super().__init__(name, settings)
-        self.engine = engine
+        super().__init__(name, engine, settings)
         self.batcher: DynamicBatcher[str, str] = DynamicBatcher(
             self._run_batch,
             max_batch=engine.settings.batch_size,
@@ -103,9 +102,6 @@ class TranslatorPredictor(Predictor):
             name=name,
             on_batch=BATCH_SIZE.labels(name).observe,
         )
-
-    def load_model(self) -> None:
-        self.engine.load()
 
     def _run_batch(self, route: Hashable, texts: list[str]) -> list[str]:
         return self.engine.translate_batch(route, texts)  # type: ignore[arg-type]
