@@ -54,12 +54,6 @@ class DynamicBatcher(Generic[T, R]):
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-infer")
-        self.batches_run = 0
-        self.items_run = 0
-
-    @property
-    def pending(self) -> int:
-        return len(self._queue)
 
     async def submit(self, items: Sequence[T], key: Hashable = None) -> list[R]:
         """Queue one caller's items; results come back in the same order."""
@@ -123,8 +117,6 @@ class DynamicBatcher(Generic[T, R]):
                         if not p.future.done():
                             p.future.set_exception(exc)
                     continue
-                self.batches_run += 1
-                self.items_run += len(batch)
                 for p, r in zip(batch, results, strict=True):
                     if p.future.done():
                         continue

@@ -120,7 +120,6 @@ class DiarizerEngine:
         self.packaged = packaged
         self.pipeline: Any = None
         self._device_slot = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-diarize")
-        self.runs = 0
 
     def load(self) -> None:
         s = self.settings
@@ -156,7 +155,6 @@ class DiarizerEngine:
         turns = run_pipeline(
             self.pipeline, audio, options.num_speakers, options.min_speakers, options.max_speakers, options.exclusive
         )
-        self.runs += 1
         return Diarization(turns, duration)
 
     async def diarize(

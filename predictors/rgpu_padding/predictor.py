@@ -47,10 +47,6 @@ class PadRequest(BaseModel):
     track_index: int | None = Field(None, description="the track's index in the recording (for logs)")
 
 
-class _CallerGone(Exception):
-    pass
-
-
 class PaddingPredictor(Predictor):
     def __init__(self, name: str, settings: ServingSettings, padding: PaddingSettings):
         super().__init__(name, settings)

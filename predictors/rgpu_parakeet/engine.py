@@ -189,9 +189,6 @@ class ParakeetEngine:
         self.autocast_dtype = None
         self.languages: tuple[str, ...] = ("en",)
         self._lock = threading.Lock()
-        #: Model calls and chunks transcribed (in-process introspection; /metrics has the batch-size histogram).
-        self.calls = 0
-        self.chunks = 0
 
     # ---- model -------------------------------------------------------------------------
     def load(self) -> None:
@@ -231,7 +228,6 @@ class ParakeetEngine:
         self.languages = languages_for(source, self.settings.languages)
         quiet_nemo(self.settings.nemo_log_level)
         self.transcribe_batch("en", [np.zeros(SAMPLE_RATE, dtype=np.float32)])  # warm up (and fail early)
-        self.calls = self.chunks = 0
 
     @staticmethod
     def _enable_timestamps(model) -> None:
@@ -282,8 +278,6 @@ class ParakeetEngine:
             )
         if isinstance(out, tuple):  # older NeMo: (best, all)
             out = out[0]
-        self.calls += 1
-        self.chunks += len(chunks)
         return [to_chunk_transcript(h, len(a) / SAMPLE_RATE) for h, a in zip(out, audio, strict=True)]
 
 
