@@ -18,10 +18,9 @@
 #   E2E_REGISTRY=ghcr.io/monadical-sas  E2E_TAG=e2e   image names: <registry>/reflector-gpu-<x>:<tag>
 #   E2E_READY_TIMEOUT=1200s         how long the ReflectorGPU may take to become Ready
 #   KSERVE_VERSION=v0.15.2  CERT_MANAGER_VERSION=v1.16.1  KIND_NODE_IMAGE=(kind's default)
-set -Eeuo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+ME=e2e
+# shellcheck source=images/lib.sh disable=SC1091
+source "$(dirname "${BASH_SOURCE[0]}")/../images/lib.sh"
 
 CLUSTER="${E2E_CLUSTER:-reflector-gpu-e2e}"
 CONTEXT="kind-${CLUSTER}"
@@ -43,7 +42,6 @@ VALUES=charts/reflector-gpu/ci/cpu-dev-values.yaml
 INGRESS_NGINX_MANIFEST="https://kind.sigs.k8s.io/examples/ingress/deploy-ingress-nginx.yaml"
 
 log() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-die() { echo "e2e: $*" >&2; exit 1; }
 
 # --- prerequisites ---------------------------------------------------------------------------
 docker info >/dev/null 2>&1 || die "no Docker engine (docker info failed): kind needs one"

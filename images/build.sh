@@ -21,10 +21,9 @@
 #                       it for the build stage only: it is never copied into an image.
 #   PYTHON_IMAGE, CUDA_IMAGE   override the base images (the Dockerfiles' build arguments)
 #   BUILD_REPORT        file to append "name<TAB>seconds<TAB>size" to for each image built
-set -Eeuo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+ME=images/build.sh
+# shellcheck source=images/lib.sh disable=SC1091
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # name | Dockerfile | build arguments. The single list of images: `make images` builds all of
 # them, tests/test_images.py checks each against pyproject's extras and console scripts.
@@ -40,7 +39,6 @@ IMAGES=(
 STANDIN_PYTHON=localhost/reflector-gpu-standin:python3.11-slim
 STANDIN_CUDA=localhost/reflector-gpu-standin:cuda-runtime
 
-die() { echo "images/build.sh: $*" >&2; exit 1; }
 
 STANDIN=0
 names=()

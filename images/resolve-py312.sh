@@ -18,12 +18,10 @@
 # through HTTP range requests (pip's fast-deps), so torch's CUDA wheels are not downloaded.
 # Settings: PYTHON (a Python 3.11+ to make the resolver's venv with; default python3),
 # TORCH_VERSION (2.13.0), RESOLVER_VENV (.cache/images/resolver), PIP_VERSION (26.3).
-set -Eeuo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+ME=resolve-py312
+# shellcheck source=images/lib.sh disable=SC1091
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PYTHON="${PYTHON:-python3}"
-TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 VENV="${RESOLVER_VENV:-$ROOT/.cache/images/resolver}"
 PIP_VERSION="${PIP_VERSION:-26.3}"
 GLIBC_MINOR=39      # Ubuntu 24.04
@@ -33,7 +31,6 @@ PURE_SDISTS=(antlr4-python3-runtime)
 extras=("$@")
 [ "${#extras[@]}" -gt 0 ] || extras=(whisper parakeet diarizer translator llm)
 
-die() { echo "resolve-py312: $*" >&2; exit 1; }
 
 # This machine's pip configuration (local wheel directories, a torch cap) is not the GPU
 # base's: only PyPI counts. The CA bundle (PIP_CERT) stays, for a TLS-intercepting proxy.

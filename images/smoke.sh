@@ -15,16 +15,12 @@
 # Settings: PYTHON (the project's venv Python, with the dev extra; default .venv/bin/python),
 # BUILD_CA_BUNDLE (default: PIP_CERT, else pip's configured `cert`), TORCH_VERSION (2.13.0),
 # SMOKE_SKIP_RESOLVE=1 skips step 1.
-set -Eeuo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+ME=images-smoke
+# shellcheck source=images/lib.sh disable=SC1091
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
-TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 CACHE="$ROOT/.cache/images"
-export TORCH_VERSION
 
-die() { echo "images-smoke: $*" >&2; exit 1; }
 
 names=("$@")
 [ "${#names[@]}" -gt 0 ] || names=(operator padding whisper llm)

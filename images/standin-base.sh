@@ -23,9 +23,9 @@
 # Needs root, debootstrap and buildah (Debian: apt-get install debootstrap buildah).
 # Settings (environment): STANDIN_MIRROR (default http://deb.debian.org/debian),
 # STANDIN_CACHE (default .cache/images), BUILDAH (default buildah).
-set -Eeuo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ME=standin-base
+# shellcheck source=images/lib.sh disable=SC1091
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 MIRROR="${STANDIN_MIRROR:-http://deb.debian.org/debian}"
 CACHE="${STANDIN_CACHE:-$ROOT/.cache/images}"
 BUILDAH="${BUILDAH:-buildah}"
@@ -34,7 +34,6 @@ CUDA_STANDIN=localhost/reflector-gpu-standin:cuda-runtime
 PYTHON_STANDIN=localhost/reflector-gpu-standin:python3.11-slim
 TARBALL="$CACHE/debian-$SUITE-minbase.tar"
 
-die() { echo "standin-base: $*" >&2; exit 1; }
 log() { echo "== standin-base: $*"; }
 
 REBUILD=0
