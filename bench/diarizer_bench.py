@@ -91,7 +91,8 @@ class _Server:
 
 def main() -> None:
     from rgpu_asr.audio import decode_file
-    from rgpu_diarizer.pipeline import load_pipeline, run_pipeline
+    from rgpu_asr.models import resolve_model
+    from rgpu_diarizer.pipeline import FAMILY, load_pipeline, run_pipeline
     from rgpu_local.diarizer_weights import packaged_pipeline_dir
 
     if not AUDIO.is_dir():
@@ -112,7 +113,7 @@ def main() -> None:
 
     server = _Server(pipeline_dir, tmp)
     try:
-        pipeline = load_pipeline(str(pipeline_dir), device="cpu")
+        pipeline = load_pipeline(resolve_model(FAMILY, str(pipeline_dir), shared=""), device="cpu")
         duration = len(decode_file(meeting)) / 16000
 
         def server_call():
