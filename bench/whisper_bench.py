@@ -47,6 +47,9 @@ def main() -> None:
 
     env = {
         "REFLECTOR_GPU_URL_ALLOWLIST": "127.0.0.1",
+        # Whisper alone: local mode otherwise also loads the diarizer, translator, LLM and padding
+        # predictors in the same process, whose loading and memory have nothing to do with this ratio.
+        "REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper",
         "REFLECTOR_GPU_WHISPER_MODEL": str(model_dir),
     }
     with file_origin(AUDIO) as origin, local_service("whisper", env, tmp / "uploads") as server:
