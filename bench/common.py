@@ -77,6 +77,14 @@ def write_wav(path: Path, audio: np.ndarray, rate: int = SAMPLE_RATE) -> None:
         w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
 
 
+def allow_torchaudio() -> None:
+    """Let this process import torchaudio (NeMo and transformers do) beside CPU torch: the shim
+    local mode installs (see ``rgpu_asr.torchaudio_compat``); since issue 14 no import installs it."""
+    from rgpu_asr import torchaudio_compat
+
+    torchaudio_compat.install()
+
+
 def require_audio() -> None:
     if not AUDIO.is_dir():
         sys.exit(f"benchmark audio not found at {AUDIO}")

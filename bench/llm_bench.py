@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import AUTH, REPEATS, REPO, best_run, local_service, report
+from bench.common import AUTH, REPEATS, REPO, allow_torchaudio, best_run, local_service, report
 
 THREADS = int(os.environ.get("LLM_BENCH_THREADS", "1"))
 MAX_TOKENS = 96
@@ -36,6 +36,7 @@ PROMPTS = [
 
 
 def main() -> None:
+    allow_torchaudio()  # before transformers, which imports torchaudio
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

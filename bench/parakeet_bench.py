@@ -28,6 +28,7 @@ from bench.common import (
     AUDIO,
     REPEATS,
     REPO,
+    allow_torchaudio,
     best,
     file_origin,
     local_services,
@@ -68,6 +69,7 @@ def _service(profile: str, model: Path, tmp: Path) -> tuple[str, dict[str, str],
 
 
 def main() -> None:
+    allow_torchaudio()  # before NeMo, which imports torchaudio
     import torch
     from nemo.collections.asr.models import ASRModel
 
