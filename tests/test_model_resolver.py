@@ -53,7 +53,9 @@ def test_each_source_in_order(tmp_path, name):
     packaged, packaged_loads = _make(tmp_path / "pkg", name)
 
     def pick(**kw):
-        return resolve_model(family, packaged=lambda: packaged_loads, hub_default="org/default", **kw)
+        # The packaged builder hands over a directory, as rgpu_local's builders do; what is loaded
+        # from it is the family's to say (the diarizer's config.yaml, the .nemo inside, ...).
+        return resolve_model(family, packaged=lambda: packaged, hub_default="org/default", **kw)
 
     assert pick(own=str(own), shared=str(shared), model_dir=str(mounted)) == ModelChoice(
         str(own_loads), True, family.env

@@ -103,12 +103,13 @@ def resolve_model(
         return _from_value(family, model_dir, "--model_dir")
     if packaged is not None:
         try:
-            return ModelChoice(str(packaged()), True, "the local mode's packaged weights")
+            built = packaged()
         except (OSError, RuntimeError, ValueError) as exc:
             raise ModelUnavailable(
                 f"the packaged {family.name} model could not be prepared ({type(exc).__name__}: {exc}); "
                 f"set {family.env} to {family.expected}"
             ) from exc
+        return _from_value(family, str(built), "the local mode's packaged weights")
     if default:
         return ModelChoice(default, False, "the default hub model")
     raise ModelUnavailable(

@@ -55,7 +55,8 @@ def junk_origin():
 
 @pytest.fixture(scope="module")
 def diarizer(tmp_path_factory, packaged_pipeline):
-    """The local mode serving only the diarizer, loopback origin allowlisted, a queue of one."""
+    """The local mode serving only the diarizer with its default (packaged) pipeline, loopback
+    origin allowlisted, a queue of one."""
     shared_audio("two_speakers.wav")
     tmp = tmp_path_factory.mktemp("diarizer")
     svc = Service(
@@ -63,7 +64,8 @@ def diarizer(tmp_path_factory, packaged_pipeline):
             "REFLECTOR_GPU_LOCAL_PREDICTORS": "diarizer",
             "REFLECTOR_GPU_APIKEY": ",".join(KEYS),
             "REFLECTOR_GPU_URL_ALLOWLIST": f"{ORIGIN_HOST}/32",
-            "REFLECTOR_GPU_DIARIZER_MODEL": str(packaged_pipeline),
+            # No REFLECTOR_GPU_DIARIZER_MODEL: the local mode's own default, the packaged pipeline
+            # (built above into the same REFLECTOR_GPU_CACHE), is what this suite serves.
             "REFLECTOR_GPU_DIARIZER_MAX_QUEUED": "1",
             # 2 shared CI cores: one intra-op thread avoids OpenMP oversubscription stalls
             "REFLECTOR_GPU_DIARIZER_CPU_THREADS": "1",
