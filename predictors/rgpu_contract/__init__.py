@@ -55,11 +55,21 @@ PROFILES = ("live", "file")
 ENV_SHUTDOWN_DRAIN_S = "REFLECTOR_GPU_SHUTDOWN_DRAIN_S"
 ENV_SHUTDOWN_GRACE_S = "REFLECTOR_GPU_SHUTDOWN_GRACE_S"
 
+#: The diarizer a transcriber calls for speaker-attributed transcription (``diarized_json``,
+#: ``diarize: true``): its base URL, and a file holding the key it takes. The operator sets both
+#: on the file transcriber when the diarizer is enabled (the key file is the primary key of the
+#: mounted API-key Secret, ``API_KEY_MOUNT_DIR/key-0``).
+ENV_DIARIZATION_URL = "REFLECTOR_GPU_DIARIZATION_URL"
+ENV_DIARIZATION_APIKEY_FILE = "REFLECTOR_GPU_DIARIZATION_APIKEY_FILE"
+
 # --- Components and the routes each one serves ----------------------------------------------
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 TRANSCRIPTIONS_FROM_URL_PATH = "/v1/audio/transcriptions-from-url"
 LEGACY_TRANSCRIBE_PATH = "/transcribe"
 DIARIZE_PATH = "/diarize"
+#: The diarizer's multipart form of ``/diarize`` (recording, hints, known-speaker clips): what the
+#: transcriber streams an upload to. Under ``DIARIZE_PATH``, so the same route prefix reaches it.
+DIARIZE_UPLOAD_PATH = "/diarize/upload"
 TRANSLATE_PATH = "/translate"
 LLM_PATH = "/llm"
 PAD_PATH = "/pad"
