@@ -50,9 +50,7 @@ def turn_lists(draw, max_size=25):
     out = []
     for _ in range(draw(st.integers(min_value=0, max_value=max_size))):
         start = draw(times)
-        out.append(
-            SpeakerTurn(start, start + draw(st.floats(min_value=0, max_value=40)), draw(st.integers(0, 6)))
-        )
+        out.append(SpeakerTurn(start, start + draw(st.floats(min_value=0, max_value=40)), draw(st.integers(0, 6))))
     return out
 
 
