@@ -85,6 +85,13 @@ COMPONENT_ROUTES: dict[str, tuple[str, ...]] = {
     "padding": (PAD_PATH,),
 }
 
+#: Routes a component also serves under a public prefix of its own (the ingress cannot route on
+#: form fields): uploads sent there reach the file transcriber, so long diarized uploads never
+#: land on the live pool.
+DEDICATED_ROUTES: dict[str, tuple[str, ...]] = {
+    "transcriber-file": (TRANSCRIPTIONS_PATH, TRANSCRIPTIONS_FROM_URL_PATH),
+}
+
 #: Transcription engines and the console script each predictor image runs.
 ENGINES = ("parakeet", "whisper")
 PREDICTOR_COMMANDS: dict[str, str] = {
