@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from . import diarizer_bench, fuzz_bench, llm_bench, load_bench, parakeet_bench, whisper_bench
+from . import diarized_bench, diarizer_bench, fuzz_bench, llm_bench, load_bench, parakeet_bench, whisper_bench
 
 BENCHES = {
     "whisper": whisper_bench.main,
     "parakeet": parakeet_bench.main,
     "diarizer": diarizer_bench.main,
+    "diarized": diarized_bench.main,
     "llm": llm_bench.main,
     "load": load_bench.main,
     "fuzz": fuzz_bench.main,

@@ -118,6 +118,21 @@ def test_openai_sdk_verbose_json(client):
     _check_words([w.model_dump() for w in (result.words or [])])
 
 
+def test_the_file_pool_has_its_own_path_for_uploads(client):
+    """/transcriber-file/... reaches the file transcriber (where diarized uploads go). The CPU sample
+    runs no diarizer, so diarized_json is a clear 400 there, never a transcript without speakers."""
+    name, data = _wav()
+    r = client.post("/transcriber-file/v1/audio/transcriptions", files={"file": (name, data, "audio/wav")})
+    assert r.status_code == 200, r.text
+    _check_words(r.json()["words"])
+    r = client.post(
+        "/transcriber-file/v1/audio/transcriptions",
+        files={"file": (name, data, "audio/wav")},
+        data={"response_format": "diarized_json"},
+    )
+    assert r.status_code == 400 and "diarizer" in r.json()["detail"], r.text
+
+
 def test_legacy_transcribe(client):
     name, data = _wav()
     r = client.post("/transcriber/transcribe", files={"file": (name, data, "audio/wav")})

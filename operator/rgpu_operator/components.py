@@ -69,6 +69,13 @@ def routes(component: Component) -> tuple[str, ...]:
     return contract.COMPONENT_ROUTES[component.name]
 
 
+def dedicated_routes(component: Component) -> tuple[str, tuple[str, ...]]:
+    """(public prefix, paths) ``component`` also serves under a prefix of its own, named after it
+    (``/transcriber-file``: diarized uploads reach the file pool by path)."""
+    paths = contract.DEDICATED_ROUTES.get(component.name, ())
+    return (f"/{component.name}" if paths else "", paths)
+
+
 def block(spec: dict[str, Any], component: Component) -> dict[str, Any]:
     """The spec block holding replicas/pool/resources for ``component``."""
     section: dict[str, Any] = spec[component.section]

@@ -24,7 +24,7 @@ from typing import Any
 import rgpu_contract as contract
 
 from . import components as c
-from . import kserve, quantity, sizing
+from . import diarization, kserve, quantity, sizing
 from .context import Install
 
 ISVC_API_VERSION = "serving.kserve.io/v1beta1"
@@ -126,7 +126,7 @@ def hub_token(spec: Obj, component: c.Component) -> Mapping[str, Any] | None:
     return ref
 
 
-def _env(spec: Obj, component: c.Component, block: Obj) -> list[Obj]:
+def _env(spec: Obj, component: c.Component, block: Obj, wiring: list[Obj] | None = None) -> list[Obj]:
     model, uri = model_source(spec, component)
     env: list[Obj] = [
         {"name": contract.ENV_API_KEY_FILE, "value": contract.API_KEY_MOUNT_DIR},
@@ -155,6 +155,7 @@ def _env(spec: Obj, component: c.Component, block: Obj) -> list[Obj]:
     token = hub_token(spec, component)
     if token:
         env.append(_secret_env(ENV_HUB_TOKEN, token))
+    env += wiring or []
     ours = {e["name"] for e in env}
     for item in [*(block.get("env") or []), *(spec.get("env") or [])]:  # component first: it wins
         if item["name"] not in ours:
@@ -218,7 +219,12 @@ def build(owner: Obj, spec: Obj, component: c.Component, install: Install, image
             {"name": "http", "containerPort": contract.HTTP_PORT, "protocol": "TCP"},
             {"name": "metrics", "containerPort": contract.METRICS_PORT, "protocol": "TCP"},
         ],
-        "env": _env(spec, component, block),
+        "env": _env(
+            spec,
+            component,
+            block,
+            diarization.env(spec, component, owner["metadata"]["namespace"], name, install.cluster_domain),
+        ),
         "resources": resources,
         # Per-model readiness: KServe's server-wide /v2/health/ready stays true when the model
         # failed to load, the per-model path answers 503 until it is loaded.

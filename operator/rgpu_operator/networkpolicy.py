@@ -13,9 +13,11 @@ Features (:data:`FEATURES`), each a function of the spec and the install that yi
 - ``clients``: pods labelled ``reflector.monadical.com/client: "true"`` in the namespaces the CR
   names (default: its own), to the serving port;
 - ``monitoring``: every pod of the monitoring namespaces, to the metrics port only;
-- ``operator``: the operator's pods, to the serving port, when it probes readiness.
+- ``operator``: the operator's pods, to the serving port, when it probes readiness;
+- ``transcriber``: on the diarizer, the file transcriber's pods (same namespace), to the serving
+  port, when the diarizer is enabled (it calls the diarizer for speaker-attributed transcription).
 
-Later features (KEDA, transcriber -> diarizer) add a function to :data:`FEATURES`. Kubelet
+Later features (KEDA) add a function to :data:`FEATURES`. Kubelet
 probes are not subject to NetworkPolicy. A rule never has an empty ``from`` (that admits all).
 """
 
@@ -28,7 +30,7 @@ from typing import Any
 import rgpu_contract as contract
 
 from . import components as c
-from . import routing
+from . import diarization, routing
 from .context import Install
 from .inferenceservice import keyless
 
@@ -148,7 +150,14 @@ def operator(spec: Obj, install: Install, namespace: str, component: c.Component
     return [Peer("operator", source, contract.HTTP_PORT)]
 
 
-FEATURES: tuple[Feature, ...] = (edge, clients, monitoring, operator)
+def transcriber(spec: Obj, install: Install, namespace: str, component: c.Component) -> list[Peer]:
+    """The file transcriber calls the diarizer for speaker-attributed transcription."""
+    if component.name != "diarizer" or not diarization.wired(spec, c.BY_NAME[diarization.CALLER]):
+        return []
+    return [Peer("transcriber", {"podSelector": diarization.caller_selector()}, contract.HTTP_PORT)]
+
+
+FEATURES: tuple[Feature, ...] = (edge, clients, monitoring, operator, transcriber)
 
 
 def peers(spec: Obj, install: Install, namespace: str, component: c.Component) -> list[Peer]:

@@ -1,12 +1,14 @@
 """Pure builders: how Reflector reaches the predictors.
 
-One host, one path prefix per component (``/transcriber``, ``/diarizer`` ...). Each contract
-route under a prefix goes to the component's predictor Service with the prefix rewritten away:
+One host, one path prefix per component (``/transcriber``, ``/diarizer`` ...). Each contract route
+under a prefix goes to the component's predictor Service with the prefix rewritten away:
 ``/transcriber/v1/audio/transcriptions`` -> live, ``/transcriber/v1/audio/transcriptions-from-url``
--> file. A Gateway API HTTPRoute (URLRewrite; the primary path) or an Ingress (ingress-nginx
-rewrite semantics). Only contract routes are routed: ``/docs``, ``/openapi.json``, ``/metrics``
-and KServe's own protocol routes are not reachable from outside. A keyless translator
-(``translator.auth: networkPolicy``) is not routed at all.
+-> file. The file transcriber also has a prefix of its own for both its routes
+(``/transcriber-file/v1/audio/transcriptions``: an ingress cannot route on form fields, so long
+diarized uploads reach the file pool by path, never the live one). A Gateway API HTTPRoute (URLRewrite; the primary
+path) or an Ingress (ingress-nginx rewrite semantics). Only contract routes are routed: ``/docs``,
+``/openapi.json``, ``/metrics`` and KServe's own protocol routes are not reachable from outside. A
+keyless translator (``translator.auth: networkPolicy``) is not routed at all.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ def rules(spec: Obj) -> list[tuple[c.Component, str, str]]:
     out = [
         (comp, comp.prefix + route, route) for comp in c.COMPONENTS if routed(spec, comp) for route in c.routes(comp)
     ]
+    for comp in c.COMPONENTS:
+        prefix, paths = c.dedicated_routes(comp)
+        if routed(spec, comp):
+            out += [(comp, prefix + route, route) for route in paths]
     return sorted(out, key=lambda r: (-len(r[1]), r[1]))
 
 
@@ -79,11 +85,11 @@ def ingress(owner: Obj, spec: Obj) -> Obj:
     paths = [
         {
             # ^<prefix>(<route>)(/...|end): $1$2 is the contract path, prefix removed.
-            "path": f"{comp.prefix}({route})(/.*|$)",
+            "path": f"{public.removesuffix(route)}({route})(/.*|$)",
             "pathType": "ImplementationSpecific",
             "backend": {"service": {"name": c.predictor_service(name, comp), "port": {"number": SERVICE_PORT}}},
         }
-        for comp, _, route in rules(spec)
+        for comp, public, route in rules(spec)
     ]
     body: Obj = {"rules": [{"host": ing["host"], "http": {"paths": paths}}]}
     if ing.get("className"):

@@ -535,7 +535,8 @@ def spec_schema() -> Schema:
             ),
             "ingress": _o(
                 "How Reflector reaches the service: one host, a path prefix per component "
-                "(/transcriber, /diarizer, /translator, /llm, /padding). A Gateway API HTTPRoute "
+                "(/transcriber, /diarizer, /translator, /llm, /padding; /transcriber-file reaches the "
+                "file transcriber, where diarized uploads go). A Gateway API HTTPRoute "
                 "when gateway is set (the primary path), else an Ingress (ingress-nginx annotations).",
                 {
                     "enabled": _b("Expose the service outside the cluster.", False),

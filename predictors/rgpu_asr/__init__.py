@@ -16,4 +16,8 @@ Modules, bottom up:
 - ``engine``: the ``Engine`` protocol Whisper and Parakeet implement.
 - ``transcriber``: plan, detect the language per request, batch, assemble a ``Transcript``.
 - ``models``: the one resolver that decides what model a predictor loads.
+- ``speakers``: speaker attribution (pure): a speaker on every word, segments, hints, matching
+  known speakers' reference clips.
+- ``diarization``: the ``Diarizer`` protocol speaker-attributed transcription calls, and running
+  transcription and diarization at the same time.
 """

@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from .batching import DynamicBatcher
-from .chunking import Chunk, plan_chunks, whole_file_chunks
+from .chunking import Chunk, VadParams, plan_chunks, whole_file_chunks
 from .engine import Engine, Samples
 from .timing import finalize_words, place_chunk_words
 from .types import SAMPLE_RATE, ChunkTranscript, TextSegment, Transcript, Word
@@ -38,11 +38,19 @@ class Job:
         return self.chunks[0].audio(self.audio)
 
 
-def plan(audio: Samples, max_chunk_s: float, min_chunk_s: float, vad: Callable[[], SileroVad] = default_vad) -> Job:
-    """Blocking: a clip that fits one chunk is taken whole; longer audio goes through the VAD."""
-    if len(audio) <= max_chunk_s * SAMPLE_RATE:
+def plan(
+    audio: Samples,
+    max_chunk_s: float,
+    min_chunk_s: float,
+    vad: Callable[[], SileroVad] = default_vad,
+    vad_params: VadParams | None = None,
+) -> Job:
+    """Blocking: a clip that fits one chunk is taken whole; longer audio goes through the VAD.
+    With ``vad_params`` (a caller's ``server_vad`` chunking) every clip goes through the VAD
+    with those parameters."""
+    if vad_params is None and len(audio) <= max_chunk_s * SAMPLE_RATE:
         return Job(audio, whole_file_chunks(len(audio), max_chunk_s, min_chunk_s))
-    return Job(audio, plan_chunks(vad().segments(audio), max_chunk_s, min_chunk_s))
+    return Job(audio, plan_chunks(vad().segments(audio, vad_params), max_chunk_s, min_chunk_s))
 
 
 def assemble(
@@ -84,10 +92,10 @@ class Transcriber:
         """The caller's language checked by the engine (``None``: detect per request)."""
         return self.engine.resolve_language((language or "").strip() or None)
 
-    def plan(self, audio: Samples) -> Job:
+    def plan(self, audio: Samples, vad_params: VadParams | None = None) -> Job:
         """Blocking (VAD on long audio): run it in a worker thread."""
         limits = self.engine.limits
-        return plan(audio, limits.max_chunk_s, limits.min_chunk_s, self.vad)
+        return plan(audio, limits.max_chunk_s, limits.min_chunk_s, self.vad, vad_params)
 
     def _run(self, key: Hashable, items: list[Samples]) -> Sequence[ChunkTranscript | str]:
         if key == _DETECT:

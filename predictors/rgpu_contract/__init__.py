@@ -55,11 +55,21 @@ PROFILES = ("live", "file")
 ENV_SHUTDOWN_DRAIN_S = "REFLECTOR_GPU_SHUTDOWN_DRAIN_S"
 ENV_SHUTDOWN_GRACE_S = "REFLECTOR_GPU_SHUTDOWN_GRACE_S"
 
+#: The diarizer a transcriber calls for speaker-attributed transcription (``diarized_json``,
+#: ``diarize: true``): its base URL, and a file holding the key it takes. The operator sets both
+#: on the file transcriber when the diarizer is enabled (the key file is the primary key of the
+#: mounted API-key Secret, ``API_KEY_MOUNT_DIR/key-0``).
+ENV_DIARIZATION_URL = "REFLECTOR_GPU_DIARIZATION_URL"
+ENV_DIARIZATION_APIKEY_FILE = "REFLECTOR_GPU_DIARIZATION_APIKEY_FILE"
+
 # --- Components and the routes each one serves ----------------------------------------------
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 TRANSCRIPTIONS_FROM_URL_PATH = "/v1/audio/transcriptions-from-url"
 LEGACY_TRANSCRIBE_PATH = "/transcribe"
 DIARIZE_PATH = "/diarize"
+#: The diarizer's multipart form of ``/diarize`` (recording, hints, known-speaker clips): what the
+#: transcriber streams an upload to. Under ``DIARIZE_PATH``, so the same route prefix reaches it.
+DIARIZE_UPLOAD_PATH = "/diarize/upload"
 TRANSLATE_PATH = "/translate"
 LLM_PATH = "/llm"
 PAD_PATH = "/pad"
@@ -73,6 +83,13 @@ COMPONENT_ROUTES: dict[str, tuple[str, ...]] = {
     "translator": (TRANSLATE_PATH,),
     "llm": (LLM_PATH, "/v1/chat/completions", "/v1/completions", "/openai/v1"),
     "padding": (PAD_PATH,),
+}
+
+#: Routes a component also serves under a public prefix of its own (the ingress cannot route on
+#: form fields): uploads sent there reach the file transcriber, so long diarized uploads never
+#: land on the live pool.
+DEDICATED_ROUTES: dict[str, tuple[str, ...]] = {
+    "transcriber-file": (TRANSCRIPTIONS_PATH, TRANSCRIPTIONS_FROM_URL_PATH),
 }
 
 #: Transcription engines and the console script each predictor image runs.

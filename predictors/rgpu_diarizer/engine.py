@@ -13,24 +13,25 @@ import asyncio
 import concurrent.futures
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 
 from rgpu_asr import audio as audio_io
+from rgpu_asr.diarization import ReferenceClip
+from rgpu_asr.engine import Samples
 from rgpu_asr.errors import InvalidInput, TooLarge
 from rgpu_asr.models import resolve_model
+from rgpu_asr.speakers import SPEAKER_LIMIT, SpeakerHints, cosine_similarities, match_references
 
-from .pipeline import FAMILY, Turn, load_pipeline, run_pipeline
+from .pipeline import FAMILY, Turn, embed_clips, load_pipeline, run
 from .settings import DiarizerSettings
 
 log = logging.getLogger("rgpu.diarizer")
-
-#: Default ceiling on num_speakers/min_speakers/max_speakers (``DiarizerSettings.speaker_limit``).
-SPEAKER_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -59,31 +60,12 @@ class DiarizeOptions:
             raise InvalidInput(f"timestamp must be a number of seconds, got {timestamp!r}") from exc
         if not math.isfinite(ts) or ts < 0:
             raise InvalidInput(f"timestamp must be a finite number of seconds >= 0, got {timestamp!r}")
-        counts: dict[str, int | None] = {}
-        for field, value in (
-            ("num_speakers", num_speakers),
-            ("min_speakers", min_speakers),
-            ("max_speakers", max_speakers),
-        ):
-            if value is None:
-                counts[field] = None
-                continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or (isinstance(value, float) and not value.is_integer())
-                or value < 1
-            ):
-                raise InvalidInput(f"{field} must be a whole number >= 1, got {value!r}")
-            if value > speaker_limit:  # pyannote keeps per-frame speaker counts in 8 bits
-                raise InvalidInput(
-                    f"{field} must be at most {speaker_limit} (REFLECTOR_GPU_DIARIZER_SPEAKER_LIMIT), got {value!r}"
-                )
-            counts[field] = int(value)
-        lo, hi = counts["min_speakers"], counts["max_speakers"]
-        if lo is not None and hi is not None and lo > hi:
-            raise InvalidInput(f"min_speakers ({lo}) must not exceed max_speakers ({hi})")
-        return cls(ts, counts["num_speakers"], lo, hi, bool(exclusive))
+        hints = SpeakerHints.build(num_speakers, min_speakers, max_speakers, speaker_limit)
+        return cls(ts, hints.num_speakers, hints.min_speakers, hints.max_speakers, bool(exclusive))
+
+    @property
+    def hints(self) -> SpeakerHints:
+        return SpeakerHints(self.num_speakers, self.min_speakers, self.max_speakers)
 
 
 def probe_duration_s(path: Path) -> float | None:
@@ -104,6 +86,8 @@ def probe_duration_s(path: Path) -> float | None:
 class Diarization:
     turns: list[Turn]
     duration_s: float
+    #: pyannote's speaker label -> the known speaker (reference clip) it matched.
+    names: dict[Any, str] = field(default_factory=dict)
 
 
 class DiarizerEngine:
@@ -145,23 +129,54 @@ class DiarizerEngine:
         if seconds is not None and limit > 0 and seconds > limit:
             raise TooLarge(f"the recording is {seconds:.0f} s long, over the {limit:.0f} s limit")
 
-    def _diarize_file(self, path: Path, options: DiarizeOptions) -> Diarization:
-        """Blocking, on the device thread: decode, then diarize."""
-        self._check_duration(probe_duration_s(path))
-        audio = audio_io.decode_file(path)
+    def _diarize_audio(
+        self, audio: Samples, options: DiarizeOptions, references: Sequence[ReferenceClip]
+    ) -> Diarization:
+        """Blocking, on the device thread: diarize decoded audio; match the references."""
         duration = audio_io.duration_s(audio)
         self._check_duration(duration)
         assert self.pipeline is not None, "model not loaded"
-        turns = run_pipeline(
+        result = run(
             self.pipeline, audio, options.num_speakers, options.min_speakers, options.max_speakers, options.exclusive
         )
-        return Diarization(turns, duration)
+        names = self._match(result.embeddings, result.turns, references) if references else {}
+        return Diarization(result.turns, duration, names)
+
+    def _match(self, embeddings: dict[Any, np.ndarray], turns: list[Turn], references: Sequence[ReferenceClip]) -> dict:
+        """pyannote label -> reference name, for the speakers a reference matched (one to one,
+        cosine similarity of the reference's embedding and the speaker's centroid at least
+        ``speaker_match_threshold``)."""
+        labels = [label for label in dict.fromkeys(t.speaker for t in turns) if label in embeddings]
+        if not labels:
+            return {}
+        refs = embed_clips(self.pipeline, [r.samples for r in references])
+        sims = cosine_similarities(refs, np.stack([embeddings[label] for label in labels]))
+        matched = match_references(sims, self.settings.speaker_match_threshold)
+        log.debug("known-speaker similarities %s; matched %s", np.round(sims, 3).tolist(), matched)
+        return {labels[col]: references[row].name for col, row in matched.items()}
+
+    def _diarize_file(self, path: Path, options: DiarizeOptions, references: Sequence[ReferenceClip]) -> Diarization:
+        """Blocking, on the device thread: decode, then diarize."""
+        self._check_duration(probe_duration_s(path))
+        return self._diarize_audio(audio_io.decode_file(path), options, references)
 
     async def diarize(
-        self, path: Path, filename: str | None, content_type: str | None, options: DiarizeOptions
+        self,
+        path: Path,
+        filename: str | None,
+        content_type: str | None,
+        options: DiarizeOptions,
+        references: Sequence[ReferenceClip] = (),
     ) -> Diarization:
         """Refuse what is not audio (400) before queueing, then wait for the device."""
         head = await asyncio.to_thread(audio_io.read_head, path)
         audio_io.detect_format(filename, content_type, head)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._device_slot, self._diarize_file, path, options)
+        return await loop.run_in_executor(self._device_slot, self._diarize_file, path, options, references)
+
+    async def diarize_samples(
+        self, audio: Samples, options: DiarizeOptions, references: Sequence[ReferenceClip] = ()
+    ) -> Diarization:
+        """Audio another component already decoded (the local mode's transcriber: one decode)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._device_slot, self._diarize_audio, audio, options, references)

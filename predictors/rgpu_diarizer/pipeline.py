@@ -235,14 +235,22 @@ def load_pipeline(
 
 
 # ---- running it --------------------------------------------------------------------------------
-def run_pipeline(
+@dataclass(frozen=True)
+class PipelineResult:
+    turns: list[Turn]
+    #: pyannote's label -> that speaker's embedding (the centroid its clustering found); empty when
+    #: the pipeline gives none (oracle clustering).
+    embeddings: dict[Any, np.ndarray]
+
+
+def run(
     pipeline,
     audio: np.ndarray,
     num_speakers: int | None = None,
     min_speakers: int | None = None,
     max_speakers: int | None = None,
     exclusive: bool = False,
-) -> list[Turn]:
+) -> PipelineResult:
     """Blocking: diarize 16 kHz mono float32 ``audio`` handed over in memory."""
     import torch
 
@@ -255,12 +263,65 @@ def run_pipeline(
             max_speakers=max_speakers,
         )
     annotation = getattr(output, "exclusive_speaker_diarization" if exclusive else "speaker_diarization", output)
-    return [Turn(float(seg.start), float(seg.end), label) for seg, _, label in annotation.itertracks(yield_label=True)]
+    turns = [Turn(float(seg.start), float(seg.end), label) for seg, _, label in annotation.itertracks(yield_label=True)]
+    # pyannote 4: one embedding per speaker, in speaker_diarization.labels() order (both
+    # annotations carry the same labels).
+    centroids = getattr(output, "speaker_embeddings", None)
+    labels = getattr(output, "speaker_diarization", annotation).labels()
+    embeddings: dict[Any, np.ndarray] = {}
+    if centroids is not None and len(centroids) >= len(labels):
+        embeddings = {label: np.asarray(centroids[i], dtype=np.float32) for i, label in enumerate(labels)}
+    return PipelineResult(turns, embeddings)
 
 
-def to_contract(turns: list[Turn], offset_s: float = 0.0) -> list[dict]:
-    """``[{start, end, speaker:int}]``: shifted, rounded to ms, sorted by start, speakers numbered
-    0..N-1 in order of first appearance (never parsed out of pyannote's label strings)."""
+def run_pipeline(
+    pipeline,
+    audio: np.ndarray,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    exclusive: bool = False,
+) -> list[Turn]:
+    """Blocking: the speaker turns of ``audio`` (see :func:`run`)."""
+    return run(pipeline, audio, num_speakers, min_speakers, max_speakers, exclusive).turns
+
+
+#: Reference clips are embedded in pieces of at most this long (pyannote's embedding models see
+#: 10 s chunks inside the pipeline, so a centroid is an average of embeddings of that size).
+EMBEDDING_PIECE_S = 10.0
+
+
+def embed_clips(pipeline, clips: list[np.ndarray]) -> np.ndarray:
+    """Blocking: one embedding per clip from the pipeline's own speaker-embedding model, so a
+    known speaker's reference and the diarized speakers' centroids live in the same space. A clip
+    longer than one piece is embedded piece by piece and the unit vectors averaged.
+
+    pyannote keeps that model as ``pipeline._embedding`` (its ``get_embeddings`` calls it the same
+    way); loading a second copy would double its memory."""
+    import torch
+
+    model = getattr(pipeline, "_embedding", None)
+    if model is None:
+        raise ModelUnavailable("this diarization pipeline has no speaker-embedding model to compare known speakers")
+    piece = int(EMBEDDING_PIECE_S * SAMPLE_RATE)
+    out = []
+    for clip in clips:
+        clip = np.ascontiguousarray(clip, dtype=np.float32)
+        pieces = [clip[i : i + piece] for i in range(0, len(clip), piece)]
+        pieces = [p for p in pieces if len(p) >= piece // 4] or pieces[:1]
+        vectors = []
+        for p in pieces:
+            with torch.inference_mode():
+                e = np.asarray(model(torch.from_numpy(p)[None, None]), dtype=np.float64).reshape(-1)
+            norm = np.linalg.norm(e)
+            if np.isfinite(norm) and norm > 0:
+                vectors.append(e / norm)
+        out.append(np.mean(vectors, axis=0) if vectors else np.zeros(int(model.dimension)))
+    return np.stack(out) if out else np.zeros((0, 0))
+
+
+def number_speakers(turns: list[Turn], offset_s: float = 0.0) -> tuple[list[dict], dict[Any, int]]:
+    """``[{start, end, speaker:int}]`` (see :func:`to_contract`) and pyannote's label -> that int."""
     rows = [(round(offset_s + t.start, 3), round(offset_s + t.end, 3), t.speaker) for t in turns]
     rows = sorted((r for r in rows if r[1] > r[0]), key=lambda r: (r[0], r[1], str(r[2])))
     ids: dict[Any, int] = {}
@@ -268,4 +329,10 @@ def to_contract(turns: list[Turn], offset_s: float = 0.0) -> list[dict]:
     for start, end, label in rows:
         speaker = ids.setdefault(label, len(ids))
         out.append({"start": start, "end": end, "speaker": speaker})
-    return out
+    return out, ids
+
+
+def to_contract(turns: list[Turn], offset_s: float = 0.0) -> list[dict]:
+    """``[{start, end, speaker:int}]``: shifted, rounded to ms, sorted by start, speakers numbered
+    0..N-1 in order of first appearance (never parsed out of pyannote's label strings)."""
+    return number_speakers(turns, offset_s)[0]

@@ -18,15 +18,55 @@ import rgpu_contract as contract
 from rgpu_serving.admission import Admission
 from rgpu_serving.errors import ApiError
 from rgpu_serving.fetch import download
+from rgpu_serving.known_speakers import LARGE_FIELDS, known_speakers
 from rgpu_serving.metrics import record_audio
 from rgpu_serving.predictor import EnginePredictor
 from rgpu_serving.protocol import InferRequest, InferResponse, v2_response, v2_strings
 from rgpu_serving.settings import ServingSettings
-from rgpu_serving.uploads import base64_file
+from rgpu_serving.uploads import MultipartForm, base64_file, multipart_form
 
 from .engine import DiarizeOptions, DiarizerEngine
-from .pipeline import to_contract
+from .pipeline import number_speakers, to_contract
 from .settings import DiarizerSettings
+
+_UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "timestamp": {"type": "number"},
+                        "num_speakers": {"type": "integer"},
+                        "min_speakers": {"type": "integer"},
+                        "max_speakers": {"type": "integer"},
+                        "exclusive": {"type": "boolean"},
+                        "known_speaker_names[]": {"type": "array", "items": {"type": "string"}},
+                        "known_speaker_references[]": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _number(form: MultipartForm, name: str) -> float | int | str | None:
+    """A numeric form field as a number (whole numbers as int) for the options' validation."""
+    raw = (form.value(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return raw  # refused by the validation, naming the field
+    return int(value) if value.is_integer() and "." not in raw and "e" not in raw.lower() else value
 
 
 class DiarizeBody(BaseModel):
@@ -86,10 +126,44 @@ class DiarizerPredictor(EnginePredictor[DiarizerEngine]):
         async with download(url, self.settings.upload_dir, self.url_policy) as file:
             return await self._run(file.path, file.filename, file.content_type, options, route)
 
+    async def upload(self, body: MultipartForm) -> dict[str, Any]:
+        """The multipart form: the recording in ``file``, the hints and ``timestamp`` as fields,
+        known speakers as ``known_speaker_names[]`` + ``known_speaker_references[]`` (file parts,
+        or data URLs). Answers ``known_speakers: [{speaker, name}]`` for the speakers a reference
+        matched."""
+        files = body.files_named("file")
+        if len(files) != 1:
+            raise ApiError(400, "send the recording as one file part named 'file'")
+        options = self.engine.options(
+            timestamp=_number(body, "timestamp"),
+            num_speakers=_number(body, "num_speakers"),
+            min_speakers=_number(body, "min_speakers"),
+            max_speakers=_number(body, "max_speakers"),
+            exclusive=(body.value("exclusive") or "").strip().lower() in ("1", "true", "yes", "on"),
+        )
+        upload = files[0]
+        async with known_speakers(body, self.settings.upload_dir) as references:
+            result = await self.engine.diarize(upload.path, upload.filename, upload.content_type, options, references)
+        body.remove_files()
+        record_audio(self.name, contract.DIARIZE_UPLOAD_PATH, result.duration_s)
+        rows, ids = number_speakers(result.turns, options.timestamp)
+        known = sorted((ids[k], v) for k, v in result.names.items() if k in ids)
+        return {"diarization": rows, "known_speakers": [{"speaker": s, "name": n} for s, n in known]}
+
     # ---- routes ------------------------------------------------------------------------
     def router(self) -> APIRouter:
         gate = Depends(self.gate())
+        form = Depends(multipart_form(self.settings, LARGE_FIELDS))
         r = APIRouter(tags=[self.name])
+
+        @r.post(
+            contract.DIARIZE_UPLOAD_PATH,
+            summary="Who spoke when in an uploaded recording (multipart), with known speakers",
+            openapi_extra=_UPLOAD_SCHEMA,
+        )
+        async def diarize_upload(_: None = gate, body: MultipartForm = form) -> dict[str, Any]:
+            """``{diarization: [{start, end, speaker}], known_speakers: [{speaker, name}]}``."""
+            return await self.upload(body)
 
         @r.post(contract.DIARIZE_PATH, summary="Who spoke when: speaker turns of a recording fetched from a URL")
         async def diarize(

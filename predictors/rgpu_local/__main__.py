@@ -68,6 +68,10 @@ def main() -> int:
     if not predictors:
         print("reflector-gpu: no predictor is installed; install with: pip install -e '.[local]'", file=sys.stderr)
         return 2
+    if "diarizer" in wanted and any(p.name == "diarizer" for p in predictors):
+        from rgpu_local.diarization import connect  # the diarizer package is installed
+
+        connect(predictors)  # diarized transcription in one process: one decode, both at once
     base = f"http://{listen.host}:{listen.port}"
     auth = (
         "authentication is DISABLED"

@@ -7,15 +7,79 @@ and carry the uploaded files, so routes take a typed request instead of reading 
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rgpu_asr.chunking import VadParams
 
 from .errors import ApiError
 from .formats import GRANULARITIES, RESPONSE_FORMATS, Granularity, ResponseFormat
 from .uploads import MultipartForm, UploadedFile
 
 _TRUE = ("1", "true", "yes", "on")
+
+
+#: OpenAI's ``server_vad`` defaults (its transcription API reference).
+SERVER_VAD_DEFAULTS = {"threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 200}
+_VAD_KEYS = ("type", *SERVER_VAD_DEFAULTS)
+
+
+def chunking_strategy(form: MultipartForm) -> VadParams | None:
+    """``chunking_strategy``: ``auto`` (None: the default planning, VAD for audio longer than one
+    chunk) or a ``server_vad`` object, sent as a JSON string or as bracketed fields
+    (``chunking_strategy[type]=server_vad``, ``chunking_strategy[threshold]=0.6``: how the OpenAI
+    SDK encodes it). ``server_vad`` plans every clip with Silero VAD and those parameters."""
+    raw = form.value("chunking_strategy")
+    bracketed = {
+        name[len("chunking_strategy[") : -1]: values[-1]
+        for name, values in form.fields.items()
+        if name.startswith("chunking_strategy[") and name.endswith("]") and values
+    }
+    if raw is None and not bracketed:
+        return None
+    if raw is not None and bracketed:
+        raise ApiError(400, "send chunking_strategy either as one field or as chunking_strategy[...] fields, not both")
+    config: dict[str, Any]
+    if bracketed:
+        config = dict(bracketed)
+    else:
+        text = (raw or "").strip()
+        if text.startswith("{"):
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ApiError(400, f"chunking_strategy is not valid JSON: {exc.msg}") from exc
+            if not isinstance(parsed, dict):
+                raise ApiError(400, "chunking_strategy must be 'auto' or a server_vad object")
+            config = parsed
+        else:
+            config = {"type": text}
+    unknown = sorted(set(config) - set(_VAD_KEYS))
+    if unknown:
+        raise ApiError(400, f"chunking_strategy: unknown field(s) {unknown}; server_vad takes {list(_VAD_KEYS[1:])}")
+    kind = str(config.get("type") or "").strip()
+    if kind == "auto":
+        if len(config) > 1:
+            raise ApiError(400, "chunking_strategy 'auto' takes no parameters")
+        return None
+    if kind != "server_vad":
+        raise ApiError(400, f"chunking_strategy type must be 'auto' or 'server_vad', got {kind!r}")
+    values = {**SERVER_VAD_DEFAULTS, **{k: v for k, v in config.items() if k != "type"}}
+    try:
+        threshold = float(values["threshold"])
+        pad_ms = float(values["prefix_padding_ms"])
+        silence_ms = float(values["silence_duration_ms"])
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, f"chunking_strategy: threshold and the *_ms fields must be numbers ({exc})") from exc
+    if not (math.isfinite(threshold) and 0.0 < threshold < 1.0):
+        raise ApiError(400, f"chunking_strategy threshold must be between 0 and 1 (exclusive), got {threshold}")
+    for name, ms in (("prefix_padding_ms", pad_ms), ("silence_duration_ms", silence_ms)):
+        if not (math.isfinite(ms) and 0 <= ms <= 10_000):
+            raise ApiError(400, f"chunking_strategy {name} must be 0 to 10000, got {ms:g}")
+    return VadParams(threshold=threshold, min_silence_ms=int(silence_ms), speech_pad_ms=int(pad_ms))
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -37,6 +101,8 @@ class TranscriptionForm(BaseModel):
     batch: bool = False
     response_format: ResponseFormat = "json"
     timestamp_granularities: tuple[Granularity, ...] = ()
+    #: ``chunking_strategy``: None for ``auto`` or absent; VAD parameters for ``server_vad``.
+    vad: VadParams | None = None
 
     @field_validator("response_format", mode="before")
     @classmethod
@@ -74,6 +140,7 @@ class TranscriptionForm(BaseModel):
                     "batch": batch,
                     "response_format": form.value("response_format", default="json"),
                     "timestamp_granularities": form.values("timestamp_granularities[]", "timestamp_granularities"),
+                    "vad": chunking_strategy(form),
                 }
             )
         except ValidationError as exc:
@@ -107,6 +174,10 @@ class FromUrlRequest(BaseModel):
     language: str | None = "en"
     timestamp_offset: float = Field(0.0, description="seconds added to every word time", allow_inf_nan=False)
     batch: bool = False
+    diarize: bool = Field(False, description="an integer speaker on every word, plus speaker segments")
+    num_speakers: int | None = Field(None, strict=True, description="exact number of speakers (with diarize)")
+    min_speakers: int | None = Field(None, strict=True, description="lower bound on the speakers (with diarize)")
+    max_speakers: int | None = Field(None, strict=True, description="upper bound on the speakers (with diarize)")
 
 
 class AudioInstance(BaseModel):

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 import rgpu_contract as contract
+from rgpu_asr.diarization import DiarizationFailed, DiarizationTimedOut
 from rgpu_asr.errors import CoreError, InvalidInput, ModelUnavailable, TooLarge, UndecodableAudio
 
 log = logging.getLogger("rgpu.errors")
@@ -24,6 +25,8 @@ CORE_STATUS: tuple[tuple[type[CoreError], int], ...] = (
     (TooLarge, 413),
     (UndecodableAudio, 422),
     (ModelUnavailable, 503),
+    (DiarizationTimedOut, 504),
+    (DiarizationFailed, 502),
 )
 
 

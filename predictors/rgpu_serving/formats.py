@@ -10,9 +10,10 @@ from typing import Any, Literal
 
 from rgpu_asr.types import Transcript, Word
 
-ResponseFormat = Literal["json", "verbose_json", "text", "srt", "vtt"]
+ResponseFormat = Literal["json", "verbose_json", "text", "srt", "vtt", "diarized_json"]
 Granularity = Literal["word", "segment"]
-RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("json", "verbose_json", "text", "srt", "vtt")
+#: ``diarized_json`` is rendered by :mod:`.diarized` (speakers need the diarizer).
+RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("json", "verbose_json", "text", "srt", "vtt", "diarized_json")
 GRANULARITIES: tuple[Granularity, ...] = ("word", "segment")
 
 

@@ -17,14 +17,19 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 import rgpu_contract as contract
 from rgpu_asr import audio as audio_io
+from rgpu_asr.chunking import VadParams
+from rgpu_asr.diarization import Diarizer
 from rgpu_asr.engine import Engine
 from rgpu_asr.transcriber import Job, Transcriber
 from rgpu_asr.types import Transcript
 
 from .asr_requests import AudioInstance, FromUrlRequest, LegacyForm, TranscriptionForm
+from .diarization_client import DiarizationSettings, remote_diarizer
+from .diarized import SpeakerAttribution
 from .errors import ApiError
 from .fetch import download
 from .formats import RESPONSE_FORMATS, contract_json, legacy_json, srt, verbose_json, vtt, words_json
+from .known_speakers import LARGE_FIELDS
 from .metrics import BATCH_SIZE, record_audio
 from .predictor import EnginePredictor
 from .protocol import InferRequest, InferResponse, v2_response, v2_strings
@@ -50,6 +55,16 @@ _MULTIPART_SCHEMA = {
                             "type": "array",
                             "items": {"type": "string", "enum": ["word", "segment"]},
                         },
+                        "chunking_strategy": {"type": "string", "description": "auto, or a server_vad object (JSON)"},
+                        "stream": {"type": "boolean", "description": "diarized_json as server-sent events"},
+                        "known_speaker_names[]": {"type": "array", "items": {"type": "string"}},
+                        "known_speaker_references[]": {
+                            "type": "array",
+                            "items": {"type": "string", "description": "data URL of a 1-30 s clip"},
+                        },
+                        "num_speakers": {"type": "integer"},
+                        "min_speakers": {"type": "integer"},
+                        "max_speakers": {"type": "integer"},
                     },
                 }
             }
@@ -64,6 +79,11 @@ class TranscriptionPredictor(EnginePredictor[Transcriber]):
 
     def __init__(self, name: str, engine: Engine, settings: ServingSettings):
         super().__init__(name, Transcriber(engine, name=name, on_batch=BATCH_SIZE.labels(name).observe), settings)
+        #: Who diarizes for ``diarized_json`` / ``diarize: true``: the diarizer service the
+        #: environment names, or (local mode) the in-process one; None answers those with 400.
+        diarization = DiarizationSettings()
+        self.diarizer: Diarizer | None = remote_diarizer(diarization)
+        self.speakers = SpeakerAttribution(self, diarization)
 
     @property
     def transcriber(self) -> Transcriber:
@@ -74,12 +94,14 @@ class TranscriptionPredictor(EnginePredictor[Transcriber]):
         """The caller's language checked by the engine; ``None`` means detect it per request."""
         return self.transcriber.resolve_language(value)
 
-    async def prepare(self, path: Path, filename: str | None, content_type: str | None) -> Job:
+    async def prepare(
+        self, path: Path, filename: str | None, content_type: str | None, vad: VadParams | None = None
+    ) -> Job:
         """Decode once (400 unsupported, 422 undecodable) and plan the chunks, off the event loop."""
 
         def work() -> Job:
             audio = audio_io.load_audio(path, filename, content_type, spool_dir=self.settings.upload_dir)
-            return self.transcriber.plan(audio)
+            return self.transcriber.plan(audio, vad)
 
         return await asyncio.to_thread(work)
 
@@ -91,7 +113,7 @@ class TranscriptionPredictor(EnginePredictor[Transcriber]):
     # ---- routes ------------------------------------------------------------------------------
     def router(self) -> APIRouter:
         gate = Depends(self.gate())
-        form = Depends(multipart_form(self.settings))
+        form = Depends(multipart_form(self.settings, LARGE_FIELDS))
         r = APIRouter(tags=[self.name])
 
         @r.post(
@@ -120,9 +142,13 @@ class TranscriptionPredictor(EnginePredictor[Transcriber]):
         return r
 
     async def transcriptions(self, req: TranscriptionForm, body: MultipartForm) -> Response:
+        if req.response_format == "diarized_json":
+            return await self.speakers.transcriptions(req, body)
         language = self.language(req.language)
         try:
-            jobs = await asyncio.gather(*(self.prepare(f.path, f.filename, f.content_type) for f in req.uploads))
+            jobs = await asyncio.gather(
+                *(self.prepare(f.path, f.filename, f.content_type, req.vad) for f in req.uploads)
+            )
         finally:
             body.remove_files()  # decoded: the uploads are not needed any more
         route = contract.TRANSCRIPTIONS_PATH
@@ -146,6 +172,8 @@ class TranscriptionPredictor(EnginePredictor[Transcriber]):
         return JSONResponse(rendered[0])
 
     async def transcriptions_from_url(self, req: FromUrlRequest) -> dict[str, Any]:
+        if req.diarize:
+            return await self.speakers.from_url(req)
         if not req.audio_file_url:
             raise ApiError(400, "audio_file_url is required")
         language = self.language(req.language)

@@ -13,7 +13,7 @@ import binascii
 import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -74,9 +74,11 @@ class _Collector:
 
     MAX_FIELD_BYTES = 64 * 1024
 
-    def __init__(self, upload_dir: Path, max_parts: int):
+    def __init__(self, upload_dir: Path, max_parts: int, large_fields: Mapping[str, int] | None = None):
         self.upload_dir = upload_dir
         self.max_parts = max_parts
+        #: Field name -> its own size cap (data-URL audio clips); the body cap still applies.
+        self.large_fields = dict(large_fields or {})
         self.form = MultipartForm()
         self.parts = 0
         self._header_name = b""
@@ -141,7 +143,7 @@ class _Collector:
             self._current.size += end - start
         else:
             self._field_data += data[start:end]
-            if len(self._field_data) > self.MAX_FIELD_BYTES:
+            if len(self._field_data) > self.large_fields.get(self._name, self.MAX_FIELD_BYTES):
                 raise ApiError(400, f"form field '{self._name}' is too large")
 
     def on_part_end(self) -> None:
@@ -159,7 +161,7 @@ class _Collector:
 
 @contextlib.asynccontextmanager
 async def receive_multipart(
-    request: Request, upload_dir: Path, max_bytes: int, max_parts: int
+    request: Request, upload_dir: Path, max_bytes: int, max_parts: int, large_fields: Mapping[str, int] | None = None
 ) -> AsyncIterator[MultipartForm]:
     """Parse a multipart body into fields and temp files; the files are removed on exit."""
     declared_length_guard(request, max_bytes)
@@ -168,7 +170,7 @@ async def receive_multipart(
     if ctype != b"multipart/form-data" or b"boundary" not in params:
         raise ApiError(400, "expected a multipart/form-data body with a 'file' or 'files' part")
     upload_dir.mkdir(parents=True, exist_ok=True)
-    collector = _Collector(upload_dir, max_parts)
+    collector = _Collector(upload_dir, max_parts, large_fields)
     try:
         parser = MultipartParser(params[b"boundary"], collector.callbacks())
         received = 0
@@ -191,13 +193,16 @@ async def receive_multipart(
         collector.form.remove_files()
 
 
-def multipart_form(settings: ServingSettings) -> Callable[[Request], AsyncIterator[MultipartForm]]:
+def multipart_form(
+    settings: ServingSettings, large_fields: Mapping[str, int] | None = None
+) -> Callable[[Request], AsyncIterator[MultipartForm]]:
     """A FastAPI dependency that yields the request's streamed multipart form (files removed
-    when the request ends); routes then build their typed request from it."""
+    when the request ends); routes then build their typed request from it. ``large_fields``:
+    text fields allowed past the 64 KiB field cap, with their own cap."""
 
     async def dependency(request: Request) -> AsyncIterator[MultipartForm]:
         async with receive_multipart(
-            request, settings.upload_dir, settings.max_upload_bytes, settings.max_multipart_parts
+            request, settings.upload_dir, settings.max_upload_bytes, settings.max_multipart_parts, large_fields
         ) as form:
             yield form
 

@@ -154,6 +154,11 @@ def test_auth(diarizer, origin):
             400,
             "min_speakers",
         ),
+        (
+            {"audio_file_url": "{origin}/audio/two_speakers.wav", "num_speakers": 2, "min_speakers": 1},
+            400,
+            "cannot be combined",
+        ),
     ],
 )
 def test_bad_requests(api, origin, params, status, words):

@@ -41,6 +41,7 @@ def test_options_validation():
         {"min_speakers": 1.5},
         {"max_speakers": True},
         {"min_speakers": 4, "max_speakers": 2},
+        {"num_speakers": 2, "max_speakers": 3},  # an exact count and a bound: one or the other
     ):
         with pytest.raises(InvalidInput):
             DiarizeOptions.build(**bad)

@@ -521,6 +521,7 @@ def test_peers_are_computed_per_feature():
         ("clients", contract.HTTP_PORT),
         ("monitoring", contract.METRICS_PORT),
         ("operator", contract.HTTP_PORT),
+        ("transcriber", contract.HTTP_PORT),  # the file transcriber calls the diarizer
     ], "no ingress: no edge peer"
     assert found[0].source["namespaceSelector"]["matchExpressions"][0]["values"] == ["apps", "reflector"]
     assert found[1].source == {
