@@ -10,12 +10,14 @@ import contextlib
 import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import av
 import numpy as np
 
 from .errors import UndecodableAudio, UnsupportedAudio
+from .threads import Cancelled
 from .types import SAMPLE_RATE
 
 log = logging.getLogger("rgpu.audio")
@@ -124,7 +126,12 @@ class _Sink:
             self.file = None
 
 
-def decode_file(path: Path, sample_rate: int = SAMPLE_RATE, spool_dir: Path | None = None) -> np.ndarray:
+def decode_file(
+    path: Path,
+    sample_rate: int = SAMPLE_RATE,
+    spool_dir: Path | None = None,
+    cancel: threading.Event | None = None,
+) -> np.ndarray:
     """Decode any audio stream PyAV understands to mono float32 at ``sample_rate``.
 
     With ``spool_dir`` the samples go to a file-backed map instead of the heap (long files).
@@ -145,6 +152,8 @@ def decode_file(path: Path, sample_rate: int = SAMPLE_RATE, spool_dir: Path | No
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
             try:
                 for packet in container.demux(stream):
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled(f"decoding {path.name} was cancelled")
                     try:
                         frames = packet.decode()
                     except av.FFmpegError:
@@ -170,11 +179,15 @@ def decode_file(path: Path, sample_rate: int = SAMPLE_RATE, spool_dir: Path | No
 
 
 def load_audio(
-    path: Path, filename: str | None = None, content_type: str | None = None, spool_dir: Path | None = None
+    path: Path,
+    filename: str | None = None,
+    content_type: str | None = None,
+    spool_dir: Path | None = None,
+    cancel: threading.Event | None = None,
 ) -> np.ndarray:
-    """Validate the format (400) then decode (422). Blocking."""
+    """Validate the format (400) then decode (422). Blocking; stops at ``cancel``."""
     detect_format(filename, content_type, read_head(path))
-    return decode_file(path, spool_dir=spool_dir)
+    return decode_file(path, spool_dir=spool_dir, cancel=cancel)
 
 
 def duration_s(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:

@@ -15,14 +15,11 @@ from fractions import Fraction
 from pathlib import Path
 
 from rgpu_asr.errors import UndecodableAudio
+from rgpu_asr.threads import Cancelled
 
 OPUS_RATE = 48_000  # Opus' native rate (padding's output; the models' input is 16 kHz)
 LAYOUT = "stereo"
 TIME_BASE = Fraction(1, OPUS_RATE)
-
-
-class Cancelled(Exception):
-    """The caller went away; the work was abandoned."""
 
 
 @dataclass(frozen=True)

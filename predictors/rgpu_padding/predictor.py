@@ -26,13 +26,14 @@ from pydantic import BaseModel, Field
 
 import rgpu_contract as contract
 from rgpu_asr.errors import CoreError
+from rgpu_asr.threads import Cancelled, run_cancellable
 from rgpu_serving.errors import ApiError
 from rgpu_serving.fetch import check_url, download, upload
 from rgpu_serving.metrics import record_audio
 from rgpu_serving.predictor import Predictor
 from rgpu_serving.settings import ServingSettings
 
-from .audio import Cancelled, PadResult, check_codecs, pad_file, valid_delay
+from .audio import PadResult, check_codecs, pad_file, valid_delay
 from .settings import PaddingSettings
 
 log = logging.getLogger("rgpu.padding")
@@ -100,15 +101,13 @@ class PaddingPredictor(Predictor):
                     out.unlink()
 
     async def _encode(self, src: Path, dst: Path, delay_s: float, cancel: threading.Event) -> PadResult:
-        """PyAV work on a thread; if this task is cancelled, wait for the thread to notice and stop."""
-        work = asyncio.ensure_future(asyncio.to_thread(pad_file, src, dst, delay_s, cancel, self.padding.bit_rate))
-        try:
-            return await asyncio.shield(work)
-        except asyncio.CancelledError:
-            cancel.set()
-            with contextlib.suppress(BaseException):
-                await work  # it checks the flag on every frame: returns within one frame
-            raise
+        """PyAV work on a thread that stops with the job: the job's ``cancel`` (the caller went
+        away) or this task's cancellation (shutdown); it checks the flag on every frame."""
+
+        def work(stop: threading.Event) -> PadResult:
+            return pad_file(src, dst, delay_s, stop, self.padding.bit_rate)
+
+        return await run_cancellable(work, cancel)
 
     async def _watch(self, request: Request, job: asyncio.Task, cancel: threading.Event) -> None:
         while not job.done():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from rgpu_asr import audio as audio_io
 from rgpu_asr.chunking import VadParams
 from rgpu_asr.diarization import Diarizer
 from rgpu_asr.engine import Engine
+from rgpu_asr.threads import run_cancellable
 from rgpu_asr.transcriber import Job, Transcriber
 from rgpu_asr.types import Transcript
 
@@ -99,11 +101,11 @@ class TranscriptionPredictor(EnginePredictor[Transcriber]):
     ) -> Job:
         """Decode once (400 unsupported, 422 undecodable) and plan the chunks, off the event loop."""
 
-        def work() -> Job:
-            audio = audio_io.load_audio(path, filename, content_type, spool_dir=self.settings.upload_dir)
+        def work(cancel: threading.Event) -> Job:
+            audio = audio_io.load_audio(path, filename, content_type, self.settings.upload_dir, cancel)
             return self.transcriber.plan(audio, vad)
 
-        return await asyncio.to_thread(work)
+        return await run_cancellable(work)
 
     async def transcribe(self, job: Job, language: str | None, route: str) -> Transcript:
         transcript = await self.transcriber.transcribe(job, language)
