@@ -18,7 +18,7 @@
 #   E2E_REGISTRY=ghcr.io/monadical-sas  E2E_TAG=e2e   image names: <registry>/reflector-gpu-<x>:<tag>
 #   E2E_READY_TIMEOUT=1200s         how long the ReflectorGPU may take to become Ready
 #   KSERVE_VERSION=v0.15.2  CERT_MANAGER_VERSION=v1.16.1  KIND_NODE_IMAGE=(kind's default)
-ME=e2e
+export ME=e2e  # die() prefix (images/lib.sh)
 # shellcheck source=images/lib.sh disable=SC1091
 source "$(dirname "${BASH_SOURCE[0]}")/../images/lib.sh"
 

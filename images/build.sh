@@ -21,7 +21,7 @@
 #                       it for the build stage only: it is never copied into an image.
 #   PYTHON_IMAGE, CUDA_IMAGE   override the base images (the Dockerfiles' build arguments)
 #   BUILD_REPORT        file to append "name<TAB>seconds<TAB>size" to for each image built
-ME=images/build.sh
+export ME=images/build.sh  # die() prefix (images/lib.sh)
 # shellcheck source=images/lib.sh disable=SC1091
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -18,7 +18,7 @@
 # through HTTP range requests (pip's fast-deps), so torch's CUDA wheels are not downloaded.
 # Settings: PYTHON (a Python 3.11+ to make the resolver's venv with; default python3),
 # TORCH_VERSION (2.13.0), RESOLVER_VENV (.cache/images/resolver), PIP_VERSION (26.3).
-ME=resolve-py312
+export ME=resolve-py312  # die() prefix (images/lib.sh)
 # shellcheck source=images/lib.sh disable=SC1091
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PYTHON="${PYTHON:-python3}"

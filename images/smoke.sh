@@ -15,7 +15,7 @@
 # Settings: PYTHON (the project's venv Python, with the dev extra; default .venv/bin/python),
 # BUILD_CA_BUNDLE (default: PIP_CERT, else pip's configured `cert`), TORCH_VERSION (2.13.0),
 # SMOKE_SKIP_RESOLVE=1 skips step 1.
-ME=images-smoke
+export ME=images-smoke  # die() prefix (images/lib.sh)
 # shellcheck source=images/lib.sh disable=SC1091
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"

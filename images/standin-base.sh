@@ -23,7 +23,7 @@
 # Needs root, debootstrap and buildah (Debian: apt-get install debootstrap buildah).
 # Settings (environment): STANDIN_MIRROR (default http://deb.debian.org/debian),
 # STANDIN_CACHE (default .cache/images), BUILDAH (default buildah).
-ME=standin-base
+export ME=standin-base  # die() prefix (images/lib.sh)
 # shellcheck source=images/lib.sh disable=SC1091
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 MIRROR="${STANDIN_MIRROR:-http://deb.debian.org/debian}"
