@@ -80,7 +80,12 @@ def plan(owner: Obj, install: Install, observed: Observed | None = None, key: st
     in the Secret manifest (the reconciler writes it only when the Secret is missing)."""
     observed = observed or Observed()
     spec = defaulted_spec(owner.get("spec"))
-    out = Plan(spec=spec, install=install, owns_secret=secret.wanted(spec), problems=rules.problems(spec))
+    out = Plan(
+        spec=spec,
+        install=install,
+        owns_secret=secret.wanted(spec),
+        problems=rules.problems(spec) + rules.install_problems(spec, install.kserve),
+    )
     out.host_taken_by = observed.host_taken_by
     name = owner["metadata"]["name"]
     pinned = images.pinned_from(owner)

@@ -173,14 +173,16 @@ def samples() -> dict[str, dict[str, Any]]:
                 "transcriber": {
                     "engine": "parakeet",
                     "model": {"name": "nvidia/parakeet-tdt-0.6b-v2"},
-                    "live": {"minReplicas": 1, "maxReplicas": 4},
-                    "file": {"minReplicas": 1, "maxReplicas": 2},
+                    # Scaled by KEDA (through KServe) on in-flight + queued requests.
+                    "live": {"minReplicas": 1, "maxReplicas": 4, "autoscaling": {"class": "keda"}},
+                    "file": {"minReplicas": 1, "maxReplicas": 2, "autoscaling": {"class": "keda"}},
                 },
                 # pyannote is small (< 100 MB of weights): an A10G is plenty. Its pipelines are
                 # gated on the hub: the token comes from a Secret.
                 "diarizer": {
                     "pool": "a10g",
                     "maxReplicas": 2,
+                    "autoscaling": {"class": "keda"},
                     "model": {"name": "pyannote/speaker-diarization-community-1"},
                     "hubTokenSecret": {"name": "hf-token", "key": "token"},
                 },
@@ -197,6 +199,7 @@ def samples() -> dict[str, dict[str, Any]]:
                     "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
                 },
                 "networkPolicy": {"edge": {"preset": "ingress-nginx"}},
+                "keda": {"serverAddress": "http://prometheus-operated.monitoring.svc:9090"},
                 "auth": {"additionalKeys": [{"name": "reflector-gpu-next-key", "key": "apikey"}]},
             },
         ),

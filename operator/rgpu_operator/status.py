@@ -20,8 +20,8 @@ from typing import Any
 
 import rgpu_contract as contract
 
+from . import autoscaling, kserve, reflector_env, routing
 from . import components as c
-from . import kserve, reflector_env, routing
 from .desired import Plan
 from .inferenceservice import apikey_sources
 
@@ -146,6 +146,7 @@ def build(
             "message": message[:MESSAGE_MAX],
             "url": routing.in_cluster_url(namespace, name, comp, domain),
             "image": plan.images[c.predictor(spec, comp)],
+            "autoscaling": autoscaling.status(spec, comp, namespace, c.isvc_name(name, comp)),
         }
     states = [v["state"] for v in comps.values()]
     degraded = [k for k, v in comps.items() if v["state"] == "Degraded"]
