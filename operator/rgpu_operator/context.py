@@ -48,3 +48,6 @@ class Observed:
     deployment_modes: Mapping[str, str] = field(default_factory=dict)
     #: Another ReflectorGPU (``namespace/name``) owns this one's ingress host; its route is withheld.
     host_taken_by: str | None = None
+    #: API discovery says the cluster serves ``monitoring.coreos.com/v1`` PodMonitor; ``render``
+    #: assumes it does.
+    podmonitor_served: bool = False

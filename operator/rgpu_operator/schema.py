@@ -718,6 +718,28 @@ def spec_schema() -> Schema:
                     ]
                 },
             ),
+            "monitoring": _o(
+                "Prometheus Operator objects for the predictors' metrics.",
+                {
+                    "podMonitor": _o(
+                        "A PodMonitor scraping every predictor pod's metrics port (9090, /metrics), made "
+                        "when the API serves monitoring.coreos.com/v1 PodMonitor (API discovery); status "
+                        "says when it cannot be. KEDA autoscaling reads what it scrapes.",
+                        {
+                            "enabled": _b("Make the PodMonitor when the kind is served.", True),
+                            "interval": _s(
+                                "Scrape interval.", default="15s", pattern=r"^(0|([0-9]+(ms|s|m|h))+)$", maxLength=16
+                            ),
+                            "labels": _map(
+                                "Extra labels on the PodMonitor, e.g. release: kube-prometheus-stack for a "
+                                "Prometheus whose podMonitorSelector needs it."
+                            ),
+                        },
+                        default={},
+                    )
+                },
+                default={},
+            ),
             "keda": _o(
                 "Where KEDA reads the predictors' load, for components with autoscaling.class keda: "
                 "KServe (0.15 or later, Standard mode) creates a KEDA ScaledObject with one Prometheus "
@@ -895,6 +917,13 @@ def status_schema() -> Schema:
                 },
             ),
             "modelCaches": _a("LocalModelCaches the operator created (cluster-scoped).", _s("Name.")),
+            "monitoring": _o(
+                "Monitoring objects.",
+                {
+                    "podMonitor": _s("Name of the PodMonitor made for the predictors, when there is one."),
+                    "message": _s("Why there is none although monitoring.podMonitor.enabled is set."),
+                },
+            ),
             "apiKeySecret": _o(
                 "Where Reflector reads the API key (never the key itself).",
                 {

@@ -20,7 +20,7 @@ from typing import Any
 
 import rgpu_contract as contract
 
-from . import autoscaling, kserve, reflector_env, routing
+from . import autoscaling, kserve, monitoring, reflector_env, routing
 from . import components as c
 from .desired import Plan
 from .inferenceservice import apikey_sources
@@ -106,6 +106,18 @@ def _set(
     if generation is not None:
         cond["observedGeneration"] = generation
     return cond
+
+
+def _monitoring(plan: Plan) -> Obj:
+    made = [o["metadata"]["name"] for o in plan.present if o["kind"] == monitoring.KIND]
+    if made:
+        return {"podMonitor": made[0]}
+    if monitoring.wanted(plan.spec) and not plan.podmonitor_served:
+        return {
+            "message": f"the API does not serve {monitoring.API_VERSION} {monitoring.KIND} (install the "
+            "Prometheus Operator, or scrape port 9090 of the predictor pods another way)"
+        }
+    return {}
 
 
 def build(
@@ -203,6 +215,7 @@ def build(
         },
         "apiKeySecret": dict(primary),
         "modelCaches": sorted(o["metadata"]["name"] for o in plan.present if o["kind"] == "LocalModelCache"),
+        "monitoring": _monitoring(plan),
     }
     if generation is not None:
         out["observedGeneration"] = generation

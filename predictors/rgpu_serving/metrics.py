@@ -36,6 +36,9 @@ QUEUE_WAIT = Histogram(
     ["route"],
     buckets=(0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
 )
+MODEL_LOAD = Gauge(
+    "reflector_gpu_model_load_seconds", "How long the last model load took (also when it failed)", ["predictor"]
+)
 BATCH_SIZE = Histogram(
     "reflector_gpu_batch_items", "Items per model call", ["predictor"], buckets=(1, 2, 4, 8, 16, 32, 64)
 )

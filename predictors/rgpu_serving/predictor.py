@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -23,6 +24,7 @@ import rgpu_contract as contract
 from .admission import Admission
 from .errors import ApiError, unavailable
 from .fetch import UrlPolicy
+from .metrics import MODEL_LOAD
 from .protocol import InferRequest, InferResponse, parse_v1
 from .settings import ServingSettings
 
@@ -77,6 +79,7 @@ class Predictor(kserve.Model, abc.ABC):  # type: ignore[misc]
         """The Reflector contract routes this predictor serves."""
 
     def load(self) -> bool:
+        started = time.perf_counter()
         try:
             self.load_model()
         except Exception as exc:  # reported through readiness, not a crash
@@ -84,6 +87,8 @@ class Predictor(kserve.Model, abc.ABC):  # type: ignore[misc]
             self.ready = False
             log.error("model %s failed to load: %s", self.name, self.load_error)
             return False
+        finally:
+            MODEL_LOAD.labels(self.name).set(time.perf_counter() - started)
         self.load_error = None
         self.ready = True
         log.info("model %s ready", self.name)

@@ -823,3 +823,37 @@ def test_gpu_components_never_scale_on_cpu_and_none_is_fixed():
     p = plan(full({"diarizer": {"autoscaling": {"class": "hpa"}}}), DEFAULTS)
     (problem,) = p.problems
     assert (problem.component, problem.rule) == ("diarizer", "no-cpu-scaling") and "keda" in problem.message
+
+
+@requires_crds
+def test_the_podmonitor_scrapes_every_predictor_on_its_metrics_port():
+    from rgpu_operator import monitoring
+    from rgpu_operator.context import Observed
+
+    spec = {"monitoring": {"podMonitor": {"labels": {"release": "kube-prometheus-stack"}, "interval": "30s"}}}
+    p = plan(full(spec), DEFAULTS, Observed(podmonitor_served=True))
+    (pm,) = [o for o in p.present if o["kind"] == "PodMonitor"]
+    validate_any(pm)
+    assert (
+        pm["metadata"]["name"] == "rgpu-predictors" and pm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    )
+    (endpoint,) = pm["spec"]["podMetricsEndpoints"]
+    assert endpoint == {"port": "metrics", "path": "/metrics", "interval": "30s"}
+    for isvc in (o for o in p.present if o["kind"] == "InferenceService"):
+        pod_labels = isvc["spec"]["predictor"]["labels"]
+        assert pm["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        ports = {port["name"]: port["containerPort"] for port in isvc["spec"]["predictor"]["containers"][0]["ports"]}
+        assert ports[monitoring.PORT_NAME] == contract.METRICS_PORT
+    # Not served: nothing made, nothing deleted, status says why.
+    p = plan(full(spec), DEFAULTS)
+    assert not [o for o in p.present if o["kind"] == "PodMonitor"]
+    assert "PodMonitor" not in {r.kind for r in p.absent}
+    from rgpu_operator import status
+
+    body = status.build(owner(full(spec)["spec"]), p, {}, None, "2026-01-01T00:00:00Z")
+    assert "does not serve monitoring.coreos.com/v1 PodMonitor" in body["monitoring"]["message"]
+    # Disabled while served: deleted if it is there.
+    off = {"monitoring": {"podMonitor": {"enabled": False}}}
+    p = plan(full(off), DEFAULTS, Observed(podmonitor_served=True))
+    assert "PodMonitor" in {r.kind for r in p.absent}
+    assert status.build(owner(full(off)["spec"]), p, {}, None, "now")["monitoring"] == {}

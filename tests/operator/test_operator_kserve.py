@@ -511,3 +511,25 @@ async def test_keda_authentication_on_kserve_015_is_refused_with_the_version(emu
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert "keda.authenticationRef needs KServe 0.16 or later" in degraded["message"]
     assert not obj(emu, ISVC, f"{NAME}-diarizer"), "a spec-wide problem writes nothing"
+
+
+PODMONITORS = "monitoring.coreos.com/v1/podmonitors"
+
+
+async def test_a_podmonitor_is_made_only_when_discovery_says_the_kind_is_served(emu):
+    async with operator_running(emu):
+        await apply(emu, SPEC)
+        await eventually(lambda: "monitoring" in (obj(emu, RGPU, NAME).get("status") or {}), what="status")
+        await eventually(lambda: "message" in obj(emu, RGPU, NAME)["status"]["monitoring"], what="message")
+    assert "install the Prometheus Operator" in obj(emu, RGPU, NAME)["status"]["monitoring"]["message"]
+    emu.resources[PODMONITORS] = km.ResourceInfo(
+        kind="PodMonitor", namespaced=True, verbs={"get", "list", "watch", "create", "patch", "delete"}
+    )
+    async with operator_running(emu):
+        await eventually(lambda: emu.live(PODMONITORS, NS, f"{NAME}-predictors"), what="podmonitor")
+        await eventually(
+            lambda: obj(emu, RGPU, NAME)["status"]["monitoring"] == {"podMonitor": f"{NAME}-predictors"},
+            what="status names it",
+        )
+        await patch(emu, RGPU, NAME, {"spec": {"monitoring": {"podMonitor": {"enabled": False}}}})
+        await eventually(lambda: emu.live(PODMONITORS, NS, f"{NAME}-predictors") is None, what="deleted")
