@@ -51,3 +51,5 @@ class Observed:
     #: API discovery says the cluster serves ``monitoring.coreos.com/v1`` PodMonitor; ``render``
     #: assumes it does.
     podmonitor_served: bool = False
+    #: modelCache.type PVC: the claim's access modes (empty: the claim was not found); None: not read.
+    model_pvc_modes: tuple[str, ...] | None = None

@@ -50,6 +50,8 @@ class Plan:
     host_taken_by: str | None = None
     #: The API serves PodMonitor (API discovery); status says when one is wanted but cannot be.
     podmonitor_served: bool = False
+    #: modelCache.type PVC: the claim's access modes as read (None: not read, empty: not found).
+    model_pvc_modes: tuple[str, ...] | None = None
 
     @property
     def stopped(self) -> bool:
@@ -91,6 +93,7 @@ def plan(owner: Obj, install: Install, observed: Observed | None = None, key: st
     )
     out.host_taken_by = observed.host_taken_by
     out.podmonitor_served = observed.podmonitor_served
+    out.model_pvc_modes = observed.model_pvc_modes
     name = owner["metadata"]["name"]
     pinned = images.pinned_from(owner)
     for comp in c.COMPONENTS:

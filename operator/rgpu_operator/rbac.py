@@ -36,6 +36,8 @@ def rules(*, cluster: bool = True) -> list[Obj]:
         # The generated API-key Secret by name; named Secrets are only checked to exist.
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", *WRITE]},
         {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", *WRITE]},
+        # modelCache.type PVC: the claim's access modes, for status.warnings (read only).
+        {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get"]},
         # list: the Ingresses and HTTPRoutes KServe made for our InferenceServices are found by
         # their owner reference and deleted.
         {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "list", *WRITE]},

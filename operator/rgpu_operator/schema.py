@@ -687,7 +687,10 @@ def spec_schema() -> Schema:
                         default="None",
                     ),
                     "pvc": _o(
-                        "The PersistentVolumeClaim holding models (type PVC).",
+                        "The PersistentVolumeClaim holding models (type PVC). It must be ReadOnlyMany or "
+                        "ReadWriteMany when a component's replicas can land on several nodes (maxReplicas > 1 "
+                        "with autoscaling): a ReadWriteOnce volume attaches to one node only, so pods elsewhere "
+                        "never start. status.warnings says so.",
                         {
                             "claimName": _s("PVC name in this namespace."),
                         },
@@ -917,6 +920,11 @@ def status_schema() -> Schema:
                 },
             ),
             "modelCaches": _a("LocalModelCaches the operator created (cluster-scoped).", _s("Name.")),
+            "warnings": _a(
+                "What works now but may not later, e.g. a ReadWriteOnce model PVC for a component that can scale "
+                "past one node.",
+                _s("A warning."),
+            ),
             "monitoring": _o(
                 "Monitoring objects.",
                 {

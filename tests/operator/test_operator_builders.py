@@ -857,3 +857,29 @@ def test_the_podmonitor_scrapes_every_predictor_on_its_metrics_port():
     p = plan(full(off), DEFAULTS, Observed(podmonitor_served=True))
     assert "PodMonitor" in {r.kind for r in p.absent}
     assert status.build(owner(full(off)["spec"]), p, {}, None, "now")["monitoring"] == {}
+
+
+def test_a_readwriteonce_model_pvc_is_warned_about_when_a_user_can_scale_past_one_node():
+    from rgpu_operator import status
+    from rgpu_operator.context import Observed
+
+    def warnings(spec: dict, modes: tuple[str, ...] | None) -> list[str]:
+        p = plan(full(spec), DEFAULTS, Observed(model_pvc_modes=modes))
+        return status.build(owner(full(spec)["spec"]), p, {}, None, "now")["warnings"]
+
+    cache = {"modelCache": {"type": "PVC", "pvc": {"claimName": "models"}}}
+    diarizer = {"autoscaling": {"class": "keda"}, "maxReplicas": 3, "model": {"name": "pyannote/community-1"}}
+    scaling = {**cache, **KEDA, "diarizer": diarizer}
+    (warning,) = warnings(scaling, ("ReadWriteOnce",))
+    assert "models is ReadWriteOnce" in warning and "diarizer can run more than one pod" in warning
+    assert "ReadOnlyMany or ReadWriteMany" in warning
+    assert warnings(scaling, ("ReadWriteMany",)) == [] and warnings(scaling, ("ReadOnlyMany",)) == []
+    fixed = {**cache, "diarizer": {**diarizer, "autoscaling": {"class": "none"}}}
+    assert warnings(fixed, ("ReadWriteOnce",)) == [], "fixed at minReplicas (1): one node"
+    fixed["diarizer"]["minReplicas"] = fixed["diarizer"]["maxReplicas"] = 2
+    assert len(warnings(fixed, ("ReadWriteOnce",))) == 1, "two fixed pods may land on two nodes"
+    assert "not found" in warnings(cache, ())[0]
+    assert warnings(scaling, None) == [] and warnings({}, None) == []
+    # A storageUri of its own: the component does not use the cache claim.
+    own = {**scaling, "diarizer": {**scaling["diarizer"], "model": {"storageUri": "s3://b/m"}}}
+    assert warnings(own, ("ReadWriteOnce",)) == []
