@@ -42,6 +42,8 @@ import jsonpatch
 import kmock as km
 from kmock._internal import k8s as km_k8s
 
+from rgpu_operator import GROUP, PLURAL, VERSION
+
 #: KServe versions the operator is tested against (0.17 stands for 0.17 and 0.18: the
 #: mutating webhook rewrites legacy names, the validator compares exact strings).
 VERSIONS = ("0.15", "0.16", "0.17")
@@ -356,6 +358,36 @@ def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
         },
         status=code,
     )
+
+
+#: The namespaced kinds the operator reads or writes, by resource ("group/version/plural").
+NAMESPACED_KINDS = {
+    f"{GROUP}/{VERSION}/{PLURAL}": "ReflectorGPU",
+    "serving.kserve.io/v1beta1/inferenceservices": "InferenceService",
+    "v1/secrets": "Secret",
+    "networking.k8s.io/v1/ingresses": "Ingress",
+    "networking.k8s.io/v1/networkpolicies": "NetworkPolicy",
+    "gateway.networking.k8s.io/v1/httproutes": "HTTPRoute",
+    "v1/events": "Event",
+    "apps/v1/deployments": "Deployment",
+}
+
+
+def serve_kinds(emu: km.KubernetesEmulator) -> None:
+    """Make ``emu`` serve what a cluster with KServe and our CRD serves to the operator."""
+    for resource, kind in NAMESPACED_KINDS.items():
+        emu.resources[resource] = km.ResourceInfo(
+            kind=kind,
+            namespaced=True,
+            verbs={"get", "list", "watch", "create", "patch", "delete"},
+            subresources={"status"} if resource.rsplit("/", 1)[1] in STATUS_KINDS else set(),
+        )
+    # Every real cluster serves these; kopf waits for them in discovery (it lists neither).
+    for resource, kind in {
+        "v1/namespaces": "Namespace",
+        "apiextensions.k8s.io/v1/customresourcedefinitions": "CustomResourceDefinition",
+    }.items():
+        emu.resources[resource] = km.ResourceInfo(kind=kind, namespaced=False, verbs={"get", "list", "watch"})
 
 
 class ClusterEmulator(km.KubernetesEmulator):
