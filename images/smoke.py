@@ -503,23 +503,28 @@ def whisper_weights() -> Path:
     return target
 
 
+@contextlib.contextmanager
+def serving_model(
+    c: Container, config: dict, name: str, weights: Path, keys: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[Started, str]]:
+    """The image's entrypoint serving ``name`` from ``weights`` (mounted at /mnt/models as KServe's
+    storage initializer leaves it), waited for until ready; yields it and its base URL."""
+    port = free_port()
+    args = ["--model_name", name, "--model_dir", MODEL_DIR, "--http_port", str(port)]
+    mounts = [f"{weights}:{MODEL_DIR}:ro", keys]
+    with Started(c, config, args, {**_serving_env(free_port()), **(env or {})}, mounts, name) as started:
+        base = f"http://127.0.0.1:{port}"
+        t0 = time.monotonic()
+        started.wait_ready(base, name)
+        log(f"ready on /v2/health/ready in {time.monotonic() - t0:.1f} s (weights from {weights} at {MODEL_DIR})")
+        yield started, base
+
+
 def smoke_whisper(c: Container, config: dict, tmp: Path) -> None:
     wav = AUDIO / "test_mathieu_hello.wav"
     check(wav.is_file(), f"test audio {wav} is missing (../shared/audio)")
     key, keys = _key_dir(tmp)
-    port = free_port()
-    with Started(
-        c,
-        config,
-        ["--model_name", "whisper", "--model_dir", MODEL_DIR, "--http_port", str(port)],
-        _serving_env(free_port()),
-        [f"{whisper_weights()}:{MODEL_DIR}:ro", keys],
-        "whisper",
-    ) as started:
-        base = f"http://127.0.0.1:{port}"
-        t0 = time.monotonic()
-        started.wait_ready(base, "whisper")
-        log(f"ready on /v2/health/ready in {time.monotonic() - t0:.1f} s (weights from {MODEL_DIR})")
+    with serving_model(c, config, "whisper", whisper_weights(), keys) as (started, base):
         uids = {pid: _uids(pid) for pid in started.server_pids()}
         check(
             uids and all(u == (10001, 10001) for u in uids.values()), f"server processes' (real, effective) uids {uids}"
@@ -631,20 +636,8 @@ def smoke_llm(c: Container, config: dict, tmp: Path) -> None:
     os.chmod(models, 0o755)
     os.link(ggufs[0], models / ggufs[0].name) if _same_fs(ggufs[0], models) else shutil.copy(ggufs[0], models)
     key, keys = _key_dir(tmp)
-    port = free_port()
-    env = {**_serving_env(free_port()), "REFLECTOR_GPU_LLM_MODEL": f"{MODEL_DIR}/{ggufs[0].name}"}
-    with Started(
-        c,
-        config,
-        ["--model_name", "llm", "--model_dir", MODEL_DIR, "--http_port", str(port)],
-        env,
-        [f"{models}:{MODEL_DIR}:ro", keys],
-        "llm",
-    ) as started:
-        base = f"http://127.0.0.1:{port}"
-        t0 = time.monotonic()
-        started.wait_ready(base, "llm")
-        log(f"ready in {time.monotonic() - t0:.1f} s ({ggufs[0].name})")
+    env = {"REFLECTOR_GPU_LLM_MODEL": f"{MODEL_DIR}/{ggufs[0].name}"}
+    with serving_model(c, config, "llm", models, keys, env) as (started, base):
         auth = {"Authorization": f"Bearer {key}"}
         r = httpx.post(
             f"{base}/v1/chat/completions",
