@@ -48,6 +48,15 @@ DTYPES = ("auto", "float16", "bfloat16", "float32", "half", "float")
 OPENAI_PREFIX = "/openai/v1"
 #: The status field recording the resolved runtime.
 STATUS_FIELD = "llmRuntime"
+#: Status fields every operator version writes on its first reconcile: their presence means the
+#: resource existed before (kopf keeps its own state in annotations, never in status).
+RECONCILED = ("observedGeneration", "conditions", "components", "reflector")
+#: Startup allowance: the runtime loads the model (and downloads a hub model) before its HTTP
+#: server answers at all (``load_model()`` runs before ``ModelServer.start``, huggingfaceserver
+#: ``__main__.py``), so the liveness checks wait up to an hour instead of the custom predictor's 15
+#: minutes.
+STARTUP_PERIOD_S = 10
+STARTUP_FAILURES = 360
 #: Where the storage initializer puts ``storageUri`` (the runtime's ``--model_dir`` default).
 MODEL_DIR = "/mnt/models"
 
@@ -67,7 +76,7 @@ def resolve(owner: Obj, spec: Obj) -> str:
     recorded = status.get(STATUS_FIELD)
     if recorded in RUNTIMES:
         return str(recorded)
-    if status:
+    if any(key in status for key in RECONCILED):
         return CUSTOM  # reconciled before the field existed: existing CRs keep custom
     return HUGGINGFACE if pool_gpus(spec) > 0 else CUSTOM
 
@@ -109,9 +118,11 @@ def args(spec: Obj) -> list[str]:
     runtime's own ``--model_name={{.Name}}``, and argparse keeps the last value).
 
     - ``--backend=vllm``: never ``auto``, which silently falls back to the transformers backend
-      (``is_vllm_backend_enabled``), and that backend ignores ``response_format``; with ``vllm``
-      a missing vLLM is an error (``load_model``: "Backend is set to 'vllm' but vLLM is not
-      available") instead.
+      when vLLM is missing, and that backend ignores ``response_format``; with ``vllm`` a missing
+      vLLM is an error (``load_model``: "Backend is set to 'vllm' but vLLM is not available").
+      KServe still takes the transformers backend for an architecture vLLM does not support
+      (``is_vllm_backend_enabled`` also asks ``infer_vllm_supported_from_model_architecture``),
+      whatever ``--backend`` says: docs/llm.md names that limit.
     - ``--model_id``: the hub name when no storageUri is given (otherwise ``--model_dir``'s
       default ``/mnt/models`` is where the storage initializer put it).
     - ``--max_model_len``, ``--dtype``: the parser's own names; ``--gpu-memory-utilization``:
@@ -172,7 +183,11 @@ def build(isvc: Obj, spec: Obj) -> Obj:
         "ports": [{"name": "http", "containerPort": container["ports"][0]["containerPort"], "protocol": "TCP"}],
         "readinessProbe": {**container["readinessProbe"], "httpGet": _readiness(container, served)},
         "livenessProbe": container["livenessProbe"],
-        "startupProbe": container["startupProbe"],
+        "startupProbe": {
+            **container["startupProbe"],
+            "periodSeconds": STARTUP_PERIOD_S,
+            "failureThreshold": STARTUP_FAILURES,
+        },
         "terminationMessagePolicy": container["terminationMessagePolicy"],
         "securityContext": security,
         "volumeMounts": [m for m in container["volumeMounts"] if m["name"] == "tmp"],

@@ -49,6 +49,8 @@ HF = {"llm": {"enabled": True, "model": {"name": "microsoft/phi-4"}}}
         (HF, None, "huggingface"),  # a new CR on a GPU pool
         ({"pools": CPU_POOLS, "llm": {"enabled": True, "pool": "cpu"}}, None, "custom"),  # new, CPU pool
         (HF, {"observedGeneration": 3, "ready": "True"}, "custom"),  # reconciled before the field
+        (HF, {"conditions": [{"type": "Ready", "status": "False"}]}, "custom"),  # ... without a generation
+        (HF, {"kopf": {"progress": {}}}, "huggingface"),  # someone else's status is not ours
         (HF, {"observedGeneration": 3, "llmRuntime": "huggingface"}, "huggingface"),  # recorded
         ({"llm": {"enabled": True, "runtime": "custom"}}, None, "custom"),  # explicit
         ({"llm": {"enabled": True, "runtime": "huggingface"}}, {"llmRuntime": "custom"}, "huggingface"),
@@ -128,6 +130,9 @@ def test_the_huggingface_inferenceservice_is_valid_and_targets_the_runtime(versi
     assert predictor["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-L40S"}
     assert model["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert model["readinessProbe"]["httpGet"]["path"] == contract.model_readiness_path("phi-4")
+    # The runtime's HTTP server answers only once the model is loaded: an hour before liveness.
+    startup = model["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] == 3600
     # No key material (the runtime checks none: the edge does) and none of our settings.
     assert not [e for e in model["env"] if e["name"].startswith("REFLECTOR_GPU_")]
     assert "apikeys" not in {v["name"] for v in predictor["volumes"]}
