@@ -364,3 +364,42 @@ def test_in_cluster_settings_point_at_kserves_prefix():
     assert settings["env"]["LLM_URL"] == "http://rgpu-llm-predictor.reflector.svc.cluster.local/openai/v1"
     assert settings["env"]["LLM_MODEL"] == "phi-4"
     assert llmroute.UPSTREAM_PREFIX == "/openai/v1"
+
+
+def test_why_a_path_rewrite_and_not_an_empty_openai_prefix():
+    """The alternative to the rewrite is ``KSERVE_OPENAI_ROUTE_PREFIX=""`` (routes at ``/v1/...``).
+    KServe's REST server registers its V1 protocol routes before the OpenAI ones
+    (``RESTServer._register_endpoints``), so with an empty prefix an OpenAI client's
+    ``GET /v1/models`` gets KServe's V1 list instead of OpenAI's. With the default prefix and the
+    rewrite, ``/llm/v1/models`` reaches ``/openai/v1/models``."""
+    from fastapi import APIRouter
+    from fastapi.testclient import TestClient
+    from kserve.model import BaseKServeModel
+    from kserve.model_repository import ModelRepository
+    from kserve.protocol.dataplane import DataPlane
+    from kserve.protocol.model_repository_extension import ModelRepositoryExtension
+    from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
+
+    class Served(BaseKServeModel):
+        def __init__(self, name: str):
+            super().__init__(name)
+            self.ready = True
+
+    repo = ModelRepository()
+    repo.update(Served("phi-4"))
+
+    def openai_models() -> dict:  # what OpenAIEndpoints.models answers
+        return {"object": "list", "data": [{"id": "phi-4", "object": "model", "owned_by": "kserve"}]}
+
+    def app_with(prefix: str) -> TestClient:
+        app = FastAPI()
+        register_v1_endpoints(app, DataPlane(model_registry=repo), ModelRepositoryExtension(repo))
+        router = APIRouter(prefix=prefix)  # register_openai_endpoints: APIRouter(prefix=OPENAI_ROUTE_PREFIX)
+        router.add_api_route("/v1/models", openai_models, methods=["GET"])
+        app.include_router(router)
+        return TestClient(app)
+
+    empty = app_with("").get("/v1/models").json()
+    assert "data" not in empty and empty == {"models": ["phi-4"]}, "V1 shadows OpenAI's list"
+    rewritten = "/llm/v1/models".replace(llmroute.PUBLIC_PREFIX, llmroute.UPSTREAM_PREFIX, 1)
+    assert app_with("/openai").get(rewritten).json()["data"][0]["id"] == "phi-4"
