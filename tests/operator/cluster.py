@@ -24,7 +24,9 @@ legacy mode names rewritten from 0.17, quantities re-serialised as Go does), the
 webhook (name, autoscaler class and fields per mode, ``validateDeploymentMode``), and the
 controller's part the operator sees (``status.deploymentMode``, its own Ingress or HTTPRoutes per
 InferenceService unless labelled cluster-local, an ``InternalError`` Event when the Deployment it
-makes is refused).
+makes is refused, and, for a ``predictor.model`` naming a runtime it does not have,
+``modelStatus`` ``InvalidSpec`` / ``RuntimeNotRecognized`` as ``reconcileModel`` in
+components/predictor.go sets it; ``KServe.runtimes`` lists the installed runtimes).
 """
 
 from __future__ import annotations

@@ -195,3 +195,19 @@ def test_an_unknown_runtime_degrades_the_component_with_the_reason():
     state, reason, message = status_builder.component_state(status_builder.Facts(isvc=isvc))
     assert (state, reason) == ("Degraded", "RuntimeNotRecognized")
     assert "vllm-nope" in message and "servingRuntime" in message
+
+
+def test_the_local_model_cache_serves_the_runtime_the_same_uri():
+    uri = "s3://models/phi-4"
+    body = full(
+        {
+            "modelCache": {"type": "LocalModelCache", "localModelCache": {"nodeGroups": ["gpus"]}},
+            "llm": {"enabled": True, "model": {"name": "microsoft/phi-4", "storageUri": uri}},
+        }
+    )
+    present = plan(body, DEFAULTS).present
+    caches = [o for o in present if o["kind"] == "LocalModelCache"]
+    # KServe matches a LocalModelCache to an InferenceService by storageUri.
+    assert uri in {o["spec"]["sourceModelUri"] for o in caches}
+    isvc = next(o for o in present if o["metadata"]["name"] == "rgpu-llm")
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == uri

@@ -67,3 +67,17 @@ async def test_the_llm_route_is_never_written_without_its_security_policy(emu):
         await eventually(lambda: obj(emu, HTTPROUTE, f"{NAME}-llm"), what="llm route once the policy is in")
     policy = obj(emu, POLICY, f"{NAME}-llm")
     assert policy["spec"]["targetRefs"][0]["name"] == f"{NAME}-llm"
+
+
+async def test_an_existing_cr_keeps_custom_across_the_operator_upgrade(emu):
+    """A ReflectorGPU an earlier operator reconciled (it has our status, without llmRuntime)
+    keeps the custom predictor; the choice is recorded, so it stays even on later reconciles."""
+    await apply(emu, {"llm": LLM})
+    earlier = {"observedGeneration": 1, "ready": "True", "conditions": [{"type": "Ready", "status": "True"}]}
+    await patch(emu, RGPU, NAME, {"status": earlier}, sub="status")
+    async with operator_running(emu):
+        await eventually(lambda: obj(emu, ISVC, f"{NAME}-llm"), what="llm isvc")
+        await eventually(lambda: obj(emu, RGPU, NAME).get("status", {}).get("llmRuntime"), what="recorded")
+    predictor = obj(emu, ISVC, f"{NAME}-llm")["spec"]["predictor"]
+    assert predictor["containers"][0]["command"] == ["rgpu-llm"] and "model" not in predictor
+    assert obj(emu, RGPU, NAME)["status"]["llmRuntime"] == "custom"
