@@ -40,6 +40,8 @@ def rules(*, cluster: bool = True) -> list[Obj]:
         # their owner reference and deleted.
         {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "list", *WRITE]},
         {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"], "verbs": ["get", "list", *WRITE]},
+        # Envoy Gateway's extAuth in front of the LLM on KServe's runtime (llmroute).
+        {"apiGroups": ["gateway.envoyproxy.io"], "resources": ["securitypolicies"], "verbs": ["get", *WRITE]},
         # Events on ReflectorGPUs (ours and kopf's).
         {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
         # KServe's InternalError Events on our InferenceServices say why a Deployment was refused.

@@ -27,7 +27,16 @@ from .schema import apply_defaults, openapi_schema
 
 Obj = dict[str, Any]
 PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
-ORDER = ("ReflectorGPU", "Secret", "InferenceService", "NetworkPolicy", "HTTPRoute", "Ingress", "LocalModelCache")
+ORDER = (
+    "ReflectorGPU",
+    "Secret",
+    "InferenceService",
+    "NetworkPolicy",
+    "SecurityPolicy",
+    "HTTPRoute",
+    "Ingress",
+    "LocalModelCache",
+)
 
 
 class Refused(Exception):

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import sizing
 from .components import COMPONENTS, Component, block, enabled
-from .schema import DNS_LABEL, PATH_ENV, SECRET_ENV, cel_rules
+from .schema import DNS_LABEL, LLM_NEEDS_GPU, PATH_ENV, SECRET_ENV, cel_rules
 
 SECRET_NAME = re.compile(SECRET_ENV)
 NO_KNATIVE = cel_rules()[0]["message"]
@@ -138,6 +138,10 @@ def spec_problems(spec: dict[str, Any]) -> list[Problem]:
                 "edge.namespaceSelector is required with preset custom",
             )
         )
+    llm = spec["llm"]
+    if llm["enabled"] and llm.get("runtime") == "huggingface" and llm["pool"] in pools:
+        if pools[llm["pool"]]["gpu"]["count"] <= 0:
+            out.append(Problem("spec.llm.runtime", "llm-needs-gpu", LLM_NEEDS_GPU.format(pool=llm["pool"]), "llm"))
     out += _env_problems(spec.get("env") or [], "spec.env", None)
     # Block rules are CEL on every block, enabled or not; a broken block stops its component.
     for comp in COMPONENTS:
