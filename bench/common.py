@@ -14,7 +14,7 @@ import threading
 import time
 import wave
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -133,15 +133,19 @@ class _QuietFiles(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def file_origin(directory: Path) -> Iterator[str]:
-    """Serve ``directory`` over HTTP on loopback (the URL routes fetch from it); yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(directory)))
+def serving(server: ThreadingHTTPServer) -> Iterator[str]:
+    """Run ``server`` on a thread for the duration; yields its base URL."""
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://{server.server_address[0]}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def file_origin(directory: Path) -> AbstractContextManager[str]:
+    """Serve ``directory`` over HTTP on loopback (the URL routes fetch from it); yields its base URL."""
+    return serving(ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(directory))))
 
 
 class LocalService:

@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import free_port
+from bench.common import best_run, free_port
 from bench.speaker_metrics import by_speaker, cpwer, wer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,15 +91,7 @@ class _Process:
 
 
 def _timed(fn) -> tuple[float, Any]:
-    best: tuple[float, Any] | None = None
-    for _ in range(max(1, REPEATS)):
-        t0 = time.perf_counter()
-        out = fn()
-        dt = time.perf_counter() - t0
-        if best is None or dt < best[0]:
-            best = (dt, out)
-    assert best is not None
-    return best
+    return best_run(fn, REPEATS)
 
 
 def _scores(words: list[dict], reference: dict) -> tuple[float, float]:

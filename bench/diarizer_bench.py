@@ -63,7 +63,7 @@ def _long_recording(path: Path) -> None:
 def main() -> None:
     from rgpu_asr.audio import decode_file
     from rgpu_asr.models import resolve_model
-    from rgpu_diarizer.pipeline import FAMILY, load_pipeline, run_pipeline
+    from rgpu_diarizer.pipeline import FAMILY, load_pipeline, run
     from rgpu_local.diarizer_weights import packaged_pipeline_dir
 
     require_audio()
@@ -88,7 +88,7 @@ def main() -> None:
                 _diarize(server, f"{origin}/meeting.wav")
 
             def direct_call():
-                run_pipeline(pipeline, decode_file(meeting))
+                run(pipeline, decode_file(meeting))
 
             server_call()  # warm-up both sides
             direct_call()

@@ -376,24 +376,14 @@ def files() -> dict[str, str]:
 
 
 def drift(chart: Path = CHART) -> list[str]:
-    return [rel for rel, text in files().items() if not (chart / rel).is_file() or (chart / rel).read_text() != text]
+    return gen.stale(chart, files())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
     args = parser.parse_args(argv)
-    if args.check:
-        stale = drift()
-        for rel in stale:
-            print(f"stale: {CHART / rel}  (run: {GENERATED_BY})", file=sys.stderr)
-        return 1 if stale else 0
-    for rel, text in files().items():
-        path = CHART / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    print(f"wrote {len(files())} files under {CHART}")
-    return 0
+    return gen.sync(CHART, files(), check=args.check, command=GENERATED_BY)
 
 
 if __name__ == "__main__":

@@ -46,11 +46,9 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tomllib
 import traceback
@@ -61,6 +59,11 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # bench.common: the loopback helpers the benches use too
+    sys.path.insert(0, str(REPO))
+
+from bench.common import free_port, serving  # noqa: E402
+
 SHARED = REPO.parent / "shared"
 AUDIO = SHARED / "audio"
 CONSTRAINTS = REPO / "images" / "constraints.txt"
@@ -88,12 +91,6 @@ def log(message: str) -> None:
 
 def image_ref(name: str) -> str:
     return f"localhost/reflector-gpu-{name}:standin"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def buildah(*args: str, check_rc: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -363,7 +360,7 @@ def soundness(name: str, c: Container, config: dict) -> list[str]:
 
 #: The third-party frameworks each image's engine runs on (public package names).
 FRAMEWORKS = {
-    "operator": ["kopf", "kubernetes"],
+    "operator": ["kopf", "lightkube"],
     "padding": ["av"],
     "whisper": ["faster_whisper", "ctranslate2", "onnxruntime"],
     "llm": ["torch", "transformers", "gguf", "llguidance"],
@@ -506,23 +503,28 @@ def whisper_weights() -> Path:
     return target
 
 
+@contextlib.contextmanager
+def serving_model(
+    c: Container, config: dict, name: str, weights: Path, keys: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[Started, str]]:
+    """The image's entrypoint serving ``name`` from ``weights`` (mounted at /mnt/models as KServe's
+    storage initializer leaves it), waited for until ready; yields it and its base URL."""
+    port = free_port()
+    args = ["--model_name", name, "--model_dir", MODEL_DIR, "--http_port", str(port)]
+    mounts = [f"{weights}:{MODEL_DIR}:ro", keys]
+    with Started(c, config, args, {**_serving_env(free_port()), **(env or {})}, mounts, name) as started:
+        base = f"http://127.0.0.1:{port}"
+        t0 = time.monotonic()
+        started.wait_ready(base, name)
+        log(f"ready on /v2/health/ready in {time.monotonic() - t0:.1f} s (weights from {weights} at {MODEL_DIR})")
+        yield started, base
+
+
 def smoke_whisper(c: Container, config: dict, tmp: Path) -> None:
     wav = AUDIO / "test_mathieu_hello.wav"
     check(wav.is_file(), f"test audio {wav} is missing (../shared/audio)")
     key, keys = _key_dir(tmp)
-    port = free_port()
-    with Started(
-        c,
-        config,
-        ["--model_name", "whisper", "--model_dir", MODEL_DIR, "--http_port", str(port)],
-        _serving_env(free_port()),
-        [f"{whisper_weights()}:{MODEL_DIR}:ro", keys],
-        "whisper",
-    ) as started:
-        base = f"http://127.0.0.1:{port}"
-        t0 = time.monotonic()
-        started.wait_ready(base, "whisper")
-        log(f"ready on /v2/health/ready in {time.monotonic() - t0:.1f} s (weights from {MODEL_DIR})")
+    with serving_model(c, config, "whisper", whisper_weights(), keys) as (started, base):
         uids = {pid: _uids(pid) for pid in started.server_pids()}
         check(
             uids and all(u == (10001, 10001) for u in uids.values()), f"server processes' (real, effective) uids {uids}"
@@ -579,16 +581,6 @@ class _Store(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-@contextlib.contextmanager
-def _serving(server: ThreadingHTTPServer) -> Iterator[str]:
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://{server.server_address[0]}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def smoke_padding(c: Container, config: dict, tmp: Path) -> None:
     import av
 
@@ -600,7 +592,7 @@ def smoke_padding(c: Container, config: dict, tmp: Path) -> None:
     env = {**_serving_env(free_port()), "REFLECTOR_GPU_URL_ALLOWLIST": "127.0.0.2/32"}
     # 127.0.0.2: loopback stays blocked by the SSRF guard; exactly this host is allowlisted.
     with (
-        _serving(ThreadingHTTPServer(("127.0.0.2", 0), _Store)) as origin,
+        serving(ThreadingHTTPServer(("127.0.0.2", 0), _Store)) as origin,
         Started(c, config, ["--model_name", "padding", "--http_port", str(port)], env, [keys], "padding") as started,
     ):
         base = f"http://127.0.0.1:{port}"
@@ -644,20 +636,8 @@ def smoke_llm(c: Container, config: dict, tmp: Path) -> None:
     os.chmod(models, 0o755)
     os.link(ggufs[0], models / ggufs[0].name) if _same_fs(ggufs[0], models) else shutil.copy(ggufs[0], models)
     key, keys = _key_dir(tmp)
-    port = free_port()
-    env = {**_serving_env(free_port()), "REFLECTOR_GPU_LLM_MODEL": f"{MODEL_DIR}/{ggufs[0].name}"}
-    with Started(
-        c,
-        config,
-        ["--model_name", "llm", "--model_dir", MODEL_DIR, "--http_port", str(port)],
-        env,
-        [f"{models}:{MODEL_DIR}:ro", keys],
-        "llm",
-    ) as started:
-        base = f"http://127.0.0.1:{port}"
-        t0 = time.monotonic()
-        started.wait_ready(base, "llm")
-        log(f"ready in {time.monotonic() - t0:.1f} s ({ggufs[0].name})")
+    env = {"REFLECTOR_GPU_LLM_MODEL": f"{MODEL_DIR}/{ggufs[0].name}"}
+    with serving_model(c, config, "llm", models, keys, env) as (started, base):
         auth = {"Authorization": f"Bearer {key}"}
         r = httpx.post(
             f"{base}/v1/chat/completions",
@@ -696,39 +676,29 @@ def smoke_operator(c: Container, config: dict, tmp: Path) -> None:
 
 
 async def _smoke_operator(c: Container, config: dict, tmp: Path) -> None:
+    """The operator image against the emulated API server and KServe the operator tests use
+    (tests/operator/cluster.py: server-side apply, CRD defaulting and validation, KServe's
+    webhooks), the sample ReflectorGPU in, InferenceServices and status.endpoints out."""
     import kmock as km
     import yaml
 
+    for sub in ("tests/operator", "tests", "operator", "predictors"):
+        if str(REPO / sub) not in sys.path:
+            sys.path.insert(0, str(REPO / sub))
+    from cluster import ClusterEmulator, KServe, serve_kinds
+
     crd = yaml.safe_load((REPO / "manifests/crd/reflector.monadical.com_reflectorgpus.yaml").read_text())
-    group, plural, kind = crd["spec"]["group"], crd["spec"]["names"]["plural"], crd["spec"]["names"]["kind"]
+    group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
     version = next(v["name"] for v in crd["spec"]["versions"] if v.get("storage"))
     sample = yaml.safe_load((REPO / "manifests/samples/minimal.yaml").read_text())
     ns = sample["metadata"]["namespace"]
     rgpu = f"{group}/{version}/{plural}"
     isvc = "serving.kserve.io/v1beta1/inferenceservices"
 
-    async with _emulator(km)() as emu, km.Server(emu):
-        namespaced = {
-            rgpu: kind,
-            isvc: "InferenceService",
-            "v1/secrets": "Secret",
-            "v1/events": "Event",
-            "networking.k8s.io/v1/ingresses": "Ingress",
-            "networking.k8s.io/v1/networkpolicies": "NetworkPolicy",
-            "gateway.networking.k8s.io/v1/httproutes": "HTTPRoute",
-        }
-        for resource, k in namespaced.items():
-            emu.resources[resource] = km.ResourceInfo(
-                kind=k,
-                namespaced=True,
-                verbs={"get", "list", "watch", "create", "patch", "delete"},
-                subresources={"status"} if resource in (rgpu, isvc) else set(),
-            )
-        for resource, k in {
-            "v1/namespaces": "Namespace",
-            "apiextensions.k8s.io/v1/customresourcedefinitions": "CustomResourceDefinition",
-        }.items():
-            emu.resources[resource] = km.ResourceInfo(kind=k, namespaced=False, verbs={"get", "list", "watch"})
+    emu = ClusterEmulator()
+    emu.kserve = KServe("0.16")
+    serve_kinds(emu)
+    async with emu, km.Server(emu):
         kubeconfig = tmp / "kube" / "config"
         kubeconfig.parent.mkdir()
         # The emulator listens on the host's loopback; chroot isolation shares the host's network.
@@ -750,6 +720,8 @@ async def _smoke_operator(c: Container, config: dict, tmp: Path) -> None:
         env = {
             "KUBECONFIG": "/etc/reflector-gpu-smoke/kube/config",
             "RGPU_OPERATOR_NAMESPACES": ns,
+            # No KServe controller Deployment to read the version from: the chart's setting.
+            "RGPU_OPERATOR_KSERVE_VERSION": ".".join(map(str, emu.kserve.version)),
             "RGPU_OPERATOR_HEALTH_PORT": str(health),
         }
         started = Started(c, config, [], env, [f"{kubeconfig.parent}:/etc/reflector-gpu-smoke/kube:ro"], "operator")
@@ -789,41 +761,6 @@ async def _smoke_operator(c: Container, config: dict, tmp: Path) -> None:
             raise
         await asyncio.to_thread(started.__exit__, None, None, None)
     log("SIGTERM: exited 0")
-
-
-def _emulator(km):
-    """kmock's emulator plus what every API server does and kmock 0.8 does not: uid,
-    resourceVersion, generation and generateName on writes (kopf's patches guard on
-    resourceVersion; its events have only a generateName)."""
-    import itertools
-
-    class Emulator(km.KubernetesEmulator):
-        def __attrs_post_init__(self) -> None:
-            super().__attrs_post_init__()
-            self._serial = itertools.count(1)
-
-        async def _handle(self, request):
-            data = request.data
-            if request.resource is not None and request.action in (km.action.CREATE, km.action.UPDATE):
-                n = next(self._serial)
-                if isinstance(data, list):  # a JSON patch: drop the resourceVersion guard, bump it
-                    data[:] = [
-                        op
-                        for op in data
-                        if not (op.get("op") == "test" and op.get("path") == "/metadata/resourceVersion")
-                    ]
-                    data.append({"op": "add", "path": "/metadata/resourceVersion", "value": str(n)})
-                elif isinstance(data, dict):
-                    meta = data.setdefault("metadata", {})
-                    meta["resourceVersion"] = str(n)
-                    if request.action == km.action.CREATE:
-                        if not meta.get("name") and meta.get("generateName"):  # kopf's events
-                            meta["name"] = f"{meta['generateName']}{n:05d}"
-                        meta.setdefault("uid", f"uid-{n}")
-                        meta.setdefault("generation", 1)
-            return await super()._handle(request)
-
-    return Emulator
 
 
 def smoke_without_weights(name: str) -> Callable[[Container, dict, Path], None]:

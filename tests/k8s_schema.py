@@ -43,7 +43,14 @@ def cel_errors(schema: dict, value, path: str = "") -> list[str]:
         except celpy.CELEvalError as exc:
             result = exc
         if isinstance(result, Exception) or not bool(result):
-            out.append(f"{path or '<root>'}: {rule['message']}")
+            message = rule.get("message", "")
+            if "messageExpression" in rule:
+                # The API server prefers messageExpression (falling back to message on error).
+                try:
+                    message = str(_cel_program(rule["messageExpression"]).evaluate({"self": celpy.json_to_cel(value)}))
+                except celpy.CELEvalError:
+                    pass
+            out.append(f"{path or '<root>'}: {message}")
     if isinstance(value, dict):
         for key, sub in (schema.get("properties") or {}).items():
             if key in value:

@@ -13,7 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import components as c
-from . import images, inferenceservice, kserve, modelcache, monitoring, networkpolicy, routing, rules, secret
+from . import (
+    images,
+    inferenceservice,
+    kserve,
+    llmroute,
+    llmruntime,
+    modelcache,
+    monitoring,
+    networkpolicy,
+    routing,
+    rules,
+    secret,
+)
 from .context import Install, Observed
 from .inferenceservice import ISVC_API_VERSION
 from .schema import defaulted_spec
@@ -52,6 +64,9 @@ class Plan:
     podmonitor_served: bool = False
     #: modelCache.type PVC: the claim's access modes as read (None: not read, empty: not found).
     model_pvc_modes: tuple[str, ...] | None = None
+    #: A child applied only once another is written (the LLM's HTTPRoute needs its
+    #: SecurityPolicy: without it the route would reach a runtime that checks no key).
+    requires: dict[Ref, Ref] = field(default_factory=dict)
 
     @property
     def stopped(self) -> bool:
@@ -77,6 +92,10 @@ def child_refs(owner: str) -> list[Ref]:
         Ref("networking.k8s.io/v1", "Ingress", c.routing_name(owner)),
         Ref("gateway.networking.k8s.io/v1", "HTTPRoute", c.routing_name(owner)),
         Ref(monitoring.API_VERSION, monitoring.KIND, monitoring.podmonitor_name(owner)),
+        # The LLM's own routes before their policy: deleted in this order, the route goes first.
+        Ref("gateway.networking.k8s.io/v1", "HTTPRoute", llmroute.route_name(owner)),
+        Ref("networking.k8s.io/v1", "Ingress", llmroute.route_name(owner)),
+        Ref(llmroute.SECURITY_POLICY_API_VERSION, "SecurityPolicy", llmroute.route_name(owner)),
     ]
 
 
@@ -85,6 +104,7 @@ def plan(owner: Obj, install: Install, observed: Observed | None = None, key: st
     in the Secret manifest (the reconciler writes it only when the Secret is missing)."""
     observed = observed or Observed()
     spec = defaulted_spec(owner.get("spec"))
+    spec["llm"]["runtime"] = llmruntime.resolve(owner, spec)
     out = Plan(
         spec=spec,
         install=install,
@@ -97,7 +117,7 @@ def plan(owner: Obj, install: Install, observed: Observed | None = None, key: st
     name = owner["metadata"]["name"]
     pinned = images.pinned_from(owner)
     for comp in c.COMPONENTS:
-        if c.enabled(spec, comp):
+        if c.enabled(spec, comp) and not (comp.name == "llm" and llmruntime.on_huggingface(spec)):
             predictor = c.predictor(spec, comp)
             out.images[predictor] = images.resolve(spec, predictor, install, pinned)
     if out.stopped:
@@ -110,8 +130,12 @@ def plan(owner: Obj, install: Install, observed: Observed | None = None, key: st
             continue
         live_mode = observed.deployment_modes.get(comp.name)
         mode = kserve.mode_for_update(install.kserve, live_mode)
-        image = out.images[c.predictor(spec, comp)]
-        out.present.append(inferenceservice.build(owner, spec, comp, install, image, mode))
+        if comp.name == "llm" and llmruntime.on_huggingface(spec):
+            isvc = inferenceservice.build(owner, spec, comp, install, "", mode)
+            out.present.append(llmruntime.build(isvc, spec))
+        else:
+            image = out.images[c.predictor(spec, comp)]
+            out.present.append(inferenceservice.build(owner, spec, comp, install, image, mode))
         if spec["networkPolicy"]["enabled"]:
             out.present.append(networkpolicy.build(owner, spec, install, comp))
     kind = routing.kind(spec) if out.host_taken_by is None else None
@@ -119,6 +143,13 @@ def plan(owner: Obj, install: Install, observed: Observed | None = None, key: st
         out.present.append(routing.ingress(owner, spec))
     elif kind == "HTTPRoute":
         out.present.append(routing.httproute(owner, spec))
+    if out.host_taken_by is None:
+        llm_routes = llmroute.objects(owner, spec, install.cluster_domain)
+        out.present.extend(llm_routes)
+        policies = [o for o in llm_routes if o["kind"] == "SecurityPolicy"]
+        for obj in llm_routes:
+            if obj["kind"] == "HTTPRoute" and policies:
+                out.requires[ref(obj)] = ref(policies[0])
     out.present.extend(modelcache.build_all(owner, spec))
     if monitoring.wanted(spec) and observed.podmonitor_served:
         out.present.append(monitoring.podmonitor(owner, spec))

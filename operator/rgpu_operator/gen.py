@@ -61,18 +61,13 @@ def files() -> dict[str, str]:
     out: dict[str, str] = {f"crd/{CRD_FILE}": dump(crd())}
     out.update({f"crd/{name}": text for name, text in peering_crd_files().items()})
     out["crd/kustomization.yaml"] = _kustomization([CRD_FILE, *peering_crd_files()])
-    names = []
-    for obj in install.cluster_install():
-        name = _file_name(obj)
-        out[f"operator/{name}"] = dump(obj)
-        names.append(name)
-    out["operator/kustomization.yaml"] = _kustomization(names)
-    ns_names = []
-    for obj in install.namespaced_install():
-        name = _file_name(obj)
-        out[f"operator-namespaced/{name}"] = dump(obj)
-        ns_names.append(name)
-    out["operator-namespaced/kustomization.yaml"] = _kustomization(ns_names)
+    for folder, objs in (
+        ("operator", install.cluster_install()),
+        ("operator-namespaced", install.namespaced_install()),
+    ):
+        names = [_file_name(obj) for obj in objs]
+        out.update({f"{folder}/{name}": dump(obj) for name, obj in zip(names, objs, strict=True)})
+        out[f"{folder}/kustomization.yaml"] = _kustomization(names)
     out["kustomization.yaml"] = _kustomization(["crd", "operator"])
     samples = install.samples()
     for name, doc in samples.items():
@@ -103,9 +98,29 @@ def chart_files() -> dict[str, str]:
     return {f"crds/{CRD_FILE}": dump(crd()), **{f"crds/{name}": text for name, text in peering_crd_files().items()}}
 
 
+def stale(root: Path, rendered: dict[str, str]) -> list[str]:
+    """Files of ``rendered`` (relative path -> content) missing under ``root`` or different there."""
+    return [rel for rel, text in rendered.items() if not (root / rel).is_file() or (root / rel).read_text() != text]
+
+
 def drift(root: Path) -> list[str]:
     """Files under ``root`` that are missing or differ from what :func:`files` renders."""
-    return [rel for rel, text in files().items() if not (root / rel).is_file() or (root / rel).read_text() != text]
+    return stale(root, files())
+
+
+def sync(root: Path, rendered: dict[str, str], *, check: bool, command: str) -> int:
+    """Write ``rendered`` under ``root``, or with ``check`` only report drift (exit status 1)."""
+    if check:
+        found = stale(root, rendered)
+        for rel in found:
+            print(f"stale: {root / rel}  (run: {command})", file=sys.stderr)
+        return 1 if found else 0
+    for rel, text in rendered.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    print(f"wrote {len(rendered)} files under {root}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,19 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "manifests", help="manifests directory")
     parser.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
     args = parser.parse_args(argv)
-    if args.check:
-        stale = drift(args.out)
-        for rel in stale:
-            print(f"stale: {args.out / rel}", file=sys.stderr)
-        if stale:
-            print("run: python -m rgpu_operator.gen", file=sys.stderr)
-        return 1 if stale else 0
-    for rel, text in files().items():
-        path = args.out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    print(f"wrote {len(files())} files under {args.out}")
-    return 0
+    return sync(args.out, files(), check=args.check, command="python -m rgpu_operator.gen")
 
 
 if __name__ == "__main__":

@@ -172,6 +172,27 @@ def samples() -> dict[str, dict[str, Any]]:
                 "modelCache": {"type": "PVC", "pvc": {"claimName": "models"}},
             },
         ),
+        # The LLM on KServe's Hugging Face runtime with vLLM, behind a Gateway with Envoy Gateway's
+        # extAuth (the key is checked by the padding predictor's /auth; docs/llm.md).
+        "gateway-llm-vllm.yaml": _sample(
+            "reflector-gpu",
+            {
+                "llm": {
+                    "enabled": True,
+                    "runtime": "huggingface",
+                    "pool": "l40s",
+                    "model": {"name": "microsoft/phi-4"},
+                    "hubTokenSecret": {"name": "hf-token", "key": "token"},
+                    "huggingface": {"maxModelLen": 16000, "dtype": "bfloat16", "gpuMemoryUtilization": 0.9},
+                },
+                "ingress": {
+                    "enabled": True,
+                    "host": "gpu.example.com",
+                    "gateway": {"parentRefs": [{"name": "public", "namespace": "gateway-system"}]},
+                },
+                "networkPolicy": {"edge": {"preset": "envoy-gateway"}},
+            },
+        ),
         "ingress-tls.yaml": _sample(
             "reflector-gpu",
             {

@@ -123,7 +123,7 @@ Feature = Callable[[Obj, Install, str, c.Component], list[Peer]]
 
 
 def edge(spec: Obj, install: Install, namespace: str, component: c.Component) -> list[Peer]:
-    if not spec["ingress"]["enabled"] or keyless(spec, component):
+    if not spec["ingress"]["enabled"] or keyless(spec, component) or not routing.routed(spec, component):
         return []
     return [Peer("edge", s, contract.HTTP_PORT) for s in edge_sources(spec, install, namespace)]
 

@@ -44,6 +44,8 @@ def rules(*, cluster: bool = True) -> list[Obj]:
         {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"], "verbs": ["get", "list", *WRITE]},
         # The PodMonitor for the predictors' metrics (when the API serves the kind).
         {"apiGroups": ["monitoring.coreos.com"], "resources": ["podmonitors"], "verbs": ["get", *WRITE]},
+        # Envoy Gateway's extAuth in front of the LLM on KServe's runtime (llmroute).
+        {"apiGroups": ["gateway.envoyproxy.io"], "resources": ["securitypolicies"], "verbs": ["get", *WRITE]},
         # Events on ReflectorGPUs (ours and kopf's).
         {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
         # KServe's InternalError Events on our InferenceServices say why a Deployment was refused.

@@ -15,12 +15,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import API_VERSION, KIND, kserve, monitoring, secret
+from . import API_VERSION, KIND, kserve, llmruntime, monitoring, secret
 from . import components as c
 from . import status as status_builder
 from .api import ApiError, Kube
 from .context import Install, Observed
 from .desired import Plan, Ref, child_refs, plan
+from .desired import ref as ref_of
 from .diffing import merge_patch, up_to_date
 from .hosts import host_taken_by
 from .inferenceservice import ISVC_API_VERSION, apikey_sources
@@ -188,9 +189,19 @@ async def _apply_all(
     new_key: Callable[[], str],
     notify: Notify,
 ) -> None:
+    failed: set[Ref] = set()
     for desired in p.present:
         kind, name = desired["kind"], desired["metadata"]["name"]
         comp = p.component_of(desired) if kind in ("InferenceService", "NetworkPolicy") else None
+        needed = p.requires.get(ref_of(desired))
+        if needed is not None and needed in failed:
+            # Never the LLM's route without its SecurityPolicy: it would reach a runtime that
+            # checks no key. A route already there goes too.
+            failed.add(ref_of(desired))
+            problems.append(f"{kind} {name}: not applied: its {needed.kind} {needed.name} could not be written")
+            await _delete_if_ours(kube, ref_of(desired), owner, out, notify, problems)
+            continue
+        failed.add(ref_of(desired))  # until written below
         namespace = desired["metadata"].get("namespace")
         if kind == "InferenceService" and comp is not None:
             live = isvcs.get(comp)
@@ -208,6 +219,7 @@ async def _apply_all(
         if kind == "Secret":
             desired = _secret(owner, live, new_key)
         if up_to_date(desired, live):
+            failed.discard(ref_of(desired))
             continue
         try:
             result = await kube.apply(desired)
@@ -222,6 +234,7 @@ async def _apply_all(
                 problems.append(f"{kind} {name}: {reason}: {message}")
             notify("Warning", reason, f"{_label(desired)}: {message}")
             continue
+        failed.discard(ref_of(desired))
         (out.updated if live else out.created).append(_label(desired))
         notify("Normal", "Updated" if live else "Created", f"{'updated' if live else 'created'} {_label(desired)}")
         if kind == "InferenceService" and comp is not None:
@@ -251,7 +264,7 @@ async def _facts(
         asked = [
             options.probe(
                 options.probe_url.format(service=c.predictor_service(meta["name"], comp), namespace=meta["namespace"]),
-                c.predictor(p.spec, comp),
+                llmruntime.model_name(p.spec, comp),
             )
             for comp in waiting
         ]

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import routing
+from . import components as c
+from . import llmruntime, routing
 
 Obj = dict[str, Any]
 
@@ -40,9 +41,22 @@ TRANSLATOR_NO_KEY = (
 )
 
 
+LLM_EDGE_AUTH = (
+    "llm.runtime=huggingface: KServe's runtime checks no key; the route to it is authenticated at the "
+    "edge (the padding predictor's /auth, asked by Envoy Gateway's extAuth or ingress-nginx's auth-url); "
+    "LLM_MODEL is the served model name the runtime requires (docs/llm.md)"
+)
+LLM_NOT_ROUTED = (
+    "llm.runtime=huggingface without the padding predictor: nothing can check the key at the edge, so the "
+    "LLM is not routed; LLM_URL is in-cluster and reached only by pods labelled "
+    "reflector.monadical.com/client=true (enable padding to route it; docs/llm.md)"
+)
+
+
 def llm_model(spec: Obj) -> str:
-    """The model name the LLM endpoint serves: the custom predictor's KServe model name."""
-    return "llm"
+    """The model name the LLM endpoint serves: the custom predictor's KServe model name, or the
+    runtime's ``--model_name`` (KServe's OpenAI routes answer 503 for any other)."""
+    return llmruntime.served_model_name(spec) if llmruntime.on_huggingface(spec) else "llm"
 
 
 def settings(spec: Obj, namespace: str, owner: str, domain: str, key: dict[str, str]) -> Obj:
@@ -63,6 +77,8 @@ def settings(spec: Obj, namespace: str, owner: str, domain: str, key: dict[str, 
             secret_env[KEY_OF[url_var]] = dict(key)
         if url_var == "LLM_URL":
             env["LLM_MODEL"] = llm_model(spec)
+    if "LLM_URL" in urls and llmruntime.on_huggingface(spec) and spec["ingress"]["enabled"]:
+        notes.append(LLM_EDGE_AUTH if routing.routed(spec, c.BY_NAME["llm"]) else LLM_NOT_ROUTED)
     if "TRANSLATE_URL" in urls:
         notes.append(TRANSLATOR_WORKAROUND if spec["translator"]["auth"] == "networkPolicy" else TRANSLATOR_NO_KEY)
     return {"env": env, "secretEnv": secret_env, "notes": notes}

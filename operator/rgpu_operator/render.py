@@ -33,6 +33,7 @@ ORDER = (
     "Secret",
     "InferenceService",
     "NetworkPolicy",
+    "SecurityPolicy",
     "HTTPRoute",
     "Ingress",
     "LocalModelCache",

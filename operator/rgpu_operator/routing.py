@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import components as c
+from . import llmruntime
 
 Obj = dict[str, Any]
 
@@ -24,15 +25,27 @@ NGINX = "nginx.ingress.kubernetes.io/"
 
 
 def routed(spec: Obj, comp: c.Component) -> bool:
-    """Enabled and reachable through the ingress (a keyless translator is not)."""
+    """Enabled and reachable through the ingress (a keyless translator is not; the LLM on
+    KServe's runtime only through its own route, which needs the padding predictor's /auth:
+    :mod:`llmroute`)."""
     keyless = comp.name == "translator" and spec["translator"]["auth"] == "networkPolicy"
+    if comp.name == "llm" and llmruntime.on_huggingface(spec):
+        return c.enabled(spec, comp) and c.enabled(spec, c.BY_NAME["padding"])
     return c.enabled(spec, comp) and not keyless
+
+
+def own_route(spec: Obj, comp: c.Component) -> bool:
+    """Routed by an object of its own (:mod:`llmroute`), not by the shared route's rules."""
+    return comp.name == "llm" and llmruntime.on_huggingface(spec)
 
 
 def rules(spec: Obj) -> list[tuple[c.Component, str, str]]:
     """(component, public path, upstream path) for every routed component, longest path first."""
     out = [
-        (comp, comp.prefix + route, route) for comp in c.COMPONENTS if routed(spec, comp) for route in c.routes(comp)
+        (comp, comp.prefix + route, route)
+        for comp in c.COMPONENTS
+        if routed(spec, comp) and not own_route(spec, comp)
+        for route in c.routes(comp)
     ]
     for comp in c.COMPONENTS:
         prefix, paths = c.dedicated_routes(comp)
@@ -65,8 +78,14 @@ def endpoints(spec: Obj, namespace: str, owner: str, domain: str = "cluster.loca
     out = {}
     for comp in c.COMPONENTS:
         if comp.env_var and c.enabled(spec, comp):
-            root = base + comp.prefix if base and routed(spec, comp) else in_cluster_url(namespace, owner, comp, domain)
-            out[comp.env_var] = root + c.ENDPOINT_SUFFIX.get(comp.env_var, "")
+            suffix = c.ENDPOINT_SUFFIX.get(comp.env_var, "")
+            if base and routed(spec, comp):
+                root = base + comp.prefix
+            else:
+                root = in_cluster_url(namespace, owner, comp, domain)
+                if own_route(spec, comp):
+                    suffix = llmruntime.OPENAI_PREFIX  # KServe's own path, no rewrite in-cluster
+            out[comp.env_var] = root + suffix
     return out
 
 

@@ -22,6 +22,7 @@ from .kserve import KEDA_AUTH_SINCE, Version
 from .schema import (
     DNS_LABEL,
     KEDA_NEEDS_PROMETHEUS,
+    LLM_NEEDS_GPU,
     NO_CPU_SCALING,
     NO_SCALE_TO_ZERO,
     PATH_ENV,
@@ -167,6 +168,10 @@ def spec_problems(spec: dict[str, Any]) -> list[Problem]:
                 "edge.namespaceSelector is required with preset custom",
             )
         )
+    llm = spec["llm"]
+    if llm["enabled"] and llm.get("runtime") == "huggingface" and llm["pool"] in pools:
+        if pools[llm["pool"]]["gpu"]["count"] <= 0:
+            out.append(Problem("spec.llm.runtime", "llm-needs-gpu", LLM_NEEDS_GPU.format(pool=llm["pool"]), "llm"))
     out += _env_problems(spec.get("env") or [], "spec.env", None)
     # Block rules are CEL on every block, enabled or not; a broken block stops its component.
     for comp in COMPONENTS:

@@ -15,7 +15,7 @@ from typing import Any
 
 import rgpu_contract as contract
 
-from . import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
+from . import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION, llmruntime
 from .components import ADMISSION, AUTOSCALER_CLASSES, COMPONENTS, LABEL_CLIENT
 from .settings import EDGE_PRESETS
 
@@ -31,6 +31,7 @@ EDGE_CHOICES = ("", *EDGE_PRESETS, "custom")
 MAX_POOLS = 16
 MAX_REPLICAS = 100
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 #: Pool names are DNS labels so CEL and error messages can quote them plainly.
 POOL_NAME_MAX = 63
 #: Environment variable names that must never carry a plain value (rules.SECRET_NAME twin).
@@ -39,6 +40,10 @@ SECRET_ENV = r"(?i)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|PRIVATE_?KE
 PATH_ENV = r"_(FILE|PATH|DIR)$"
 
 Schema = dict[str, Any]
+#: Refusal of llm.runtime huggingface on a CPU pool (CEL messageExpression and rules.py).
+LLM_NEEDS_GPU = (
+    "llm.runtime huggingface needs GPUs: pool {pool} has none (gpu.count 0); use runtime custom on CPU pools"
+)
 
 #: Messages shared by the CEL rules and their twins in :mod:`rules`.
 NO_SCALE_TO_ZERO = (
@@ -467,6 +472,60 @@ def _network_policy() -> Schema:
     )
 
 
+def _llm(pool: str) -> Schema:
+    out = _component(
+        "The LLM Reflector's summaries, topics and titles use (OpenAI chat completions; docs/llm.md).",
+        pool,
+        ADMISSION["llm"],
+        False,
+    )
+    props = out["properties"]
+    props["runtime"] = _s(
+        "huggingface: KServe's Hugging Face runtime with vLLM (paged attention, continuous batching, "
+        "structured output), authenticated at the edge by the padding predictor's /auth route. custom: "
+        "our own predictor (transformers.generate, the legacy /llm route; what CPU pools and local mode "
+        "run). Unset: the operator decides once and records it in status.llmRuntime: a new ReflectorGPU "
+        "gets huggingface when the pool has GPUs, custom otherwise; one reconciled before this field "
+        "existed keeps custom. huggingface on a pool without GPUs is refused.",
+        enum=list(llmruntime.RUNTIMES),
+    )
+    props["huggingface"] = _o(
+        "Settings of the huggingface runtime (huggingfaceserver and vLLM arguments).",
+        {
+            "servingRuntime": _s(
+                "The ClusterServingRuntime or ServingRuntime serving the model (it must support the "
+                "huggingface model format). A name KServe does not know leaves the component Degraded "
+                "(RuntimeNotRecognized).",
+                default=llmruntime.DEFAULT_SERVING_RUNTIME,
+                maxLength=253,
+                pattern=DNS_SUBDOMAIN,
+            ),
+            "servedModelName": _s(
+                "The model name clients send (LLM_MODEL); default: the last part of model.name "
+                "(microsoft/phi-4 -> phi-4), or llm. No '/'.",
+                maxLength=128,
+                pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9._-]*$",
+            ),
+            "maxModelLen": _i(
+                "--max_model_len: context window in tokens (Reflector's setting is 16000).",
+                minimum=256,
+                maximum=1048576,
+                default=llmruntime.DEFAULT_MAX_MODEL_LEN,
+            ),
+            "dtype": _s("--dtype: weight data type.", enum=list(llmruntime.DTYPES), default="auto"),
+            "gpuMemoryUtilization": {
+                "type": "number",
+                "description": "--gpu-memory-utilization: share of GPU memory vLLM may take (weights and KV cache).",
+                "minimum": 0.05,
+                "maximum": 1.0,
+                "default": llmruntime.DEFAULT_GPU_MEMORY_UTILIZATION,
+            },
+        },
+        default={},
+    )
+    return out
+
+
 def spec_schema() -> Schema:
     comps = {c.name: c for c in COMPONENTS}
     transcriber = _o(
@@ -566,9 +625,7 @@ def spec_schema() -> Schema:
                 True,
             ),
             "translator": translator,
-            "llm": _component(
-                "LLM with /llm and an OpenAI-compatible chat API.", comps["llm"].default_pool, ADMISSION["llm"], False
-            ),
+            "llm": _llm(comps["llm"].default_pool),
             "padding": _component(
                 "Audio padding job (CPU only).",
                 comps["padding"].default_pool,
@@ -824,6 +881,13 @@ def cel_rules() -> list[Schema]:
             "fieldPath": ".keda.serverAddress",
         },
         {
+            "rule": "!self.llm.enabled || !has(self.llm.runtime) || self.llm.runtime != 'huggingface' "
+            "|| !(self.llm.pool in self.pools) || self.pools[self.llm.pool].gpu.count > 0",
+            "message": LLM_NEEDS_GPU.format(pool="<spec.llm.pool>"),
+            "messageExpression": "'" + LLM_NEEDS_GPU.format(pool="' + self.llm.pool + '") + "'",
+            "fieldPath": ".llm.runtime",
+        },
+        {
             "rule": "!self.padding.enabled || self.padding.pool == '' || self.padding.pool in self.pools",
             "message": "spec.padding.pool must be empty or name an entry of spec.pools",
             "fieldPath": ".padding.pool",
@@ -931,6 +995,11 @@ def status_schema() -> Schema:
                     "podMonitor": _s("Name of the PodMonitor made for the predictors, when there is one."),
                     "message": _s("Why there is none although monitoring.podMonitor.enabled is set."),
                 },
+            ),
+            llmruntime.STATUS_FIELD: _s(
+                "The LLM runtime resolved for this resource (spec.llm.runtime, or the operator's choice "
+                "when unset); kept so an unset field never switches it.",
+                enum=list(llmruntime.RUNTIMES),
             ),
             "apiKeySecret": _o(
                 "Where Reflector reads the API key (never the key itself).",

@@ -20,7 +20,7 @@ from typing import Any
 
 import rgpu_contract as contract
 
-from . import autoscaling, kserve, monitoring, reflector_env, routing
+from . import autoscaling, kserve, llmruntime, monitoring, reflector_env, routing
 from . import components as c
 from .desired import Plan
 from .inferenceservice import apikey_sources, model_source
@@ -31,6 +31,14 @@ FAILED_TRANSITIONS = {"BlockedByFailedLoad", "InvalidSpec"}
 #: by waiting" (``PropagateRawStatus``, inference_service_status.go).
 STUCK_REASONS = {"ProgressDeadlineExceeded", "FailedCreate", "ReplicaFailure", "FailedDeploy"}
 MESSAGE_MAX = 1024
+#: KServe's FailureInfo reasons about the runtime an InferenceService names (``reconcileModel``,
+#: pkg/controller/v1beta1/inferenceservice/components/predictor.go), and what they mean here.
+RUNTIME_REASONS = {
+    "RuntimeNotRecognized": "no ServingRuntime in this namespace or ClusterServingRuntime has this name "
+    "(spec.llm.huggingface.servingRuntime)",
+    "RuntimeDisabled": "the runtime is disabled",
+    "NoSupportingRuntime": "the runtime does not support the huggingface model format or the protocol",
+}
 
 
 @dataclass(frozen=True)
@@ -65,11 +73,13 @@ def component_state(facts: Facts) -> tuple[str, str, str]:
     model = status.get("modelStatus") or {}
     failure = model.get("lastFailureInfo") or {}
     if model.get("transitionStatus") in FAILED_TRANSITIONS or failure:
-        return (
-            "Degraded",
-            str(failure.get("reason") or model.get("transitionStatus") or "Failed"),
-            str(failure.get("message") or (ready or {}).get("message") or ""),
-        )
+        reason = str(failure.get("reason") or model.get("transitionStatus") or "Failed")
+        message = str(failure.get("message") or (ready or {}).get("message") or "")
+        runtime = ((isvc.get("spec") or {}).get("predictor") or {}).get("model", {}).get("runtime")
+        if reason in RUNTIME_REASONS and runtime:
+            # KServe's predictor reconciler says only "Waiting for runtime to become available".
+            message = f"runtime {runtime}: {RUNTIME_REASONS[reason]} ({message})"
+        return "Degraded", reason, message
     for kind in ("PredictorReady", "Ready"):
         cond = _condition(isvc, kind)
         if (
@@ -194,7 +204,7 @@ def build(
             "reason": reason,
             "message": message[:MESSAGE_MAX],
             "url": routing.in_cluster_url(namespace, name, comp, domain),
-            "image": plan.images[c.predictor(spec, comp)],
+            "image": plan.images.get(c.predictor(spec, comp)) or f"(the {llmruntime.serving_runtime(spec)} runtime's)",
             "autoscaling": autoscaling.status(spec, comp, namespace, c.isvc_name(name, comp)),
         }
     states = [v["state"] for v in comps.values()]
@@ -251,6 +261,7 @@ def build(
             "deploymentMode": kserve.standard_mode(plan.install.kserve),
         },
         "apiKeySecret": dict(primary),
+        llmruntime.STATUS_FIELD: spec["llm"]["runtime"],
         "modelCaches": sorted(o["metadata"]["name"] for o in plan.present if o["kind"] == "LocalModelCache"),
         "monitoring": _monitoring(plan),
         "warnings": _warnings(plan),

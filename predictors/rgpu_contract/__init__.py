@@ -83,6 +83,12 @@ DIARIZE_UPLOAD_PATH = "/diarize/upload"
 TRANSLATE_PATH = "/translate"
 LLM_PATH = "/llm"
 PAD_PATH = "/pad"
+#: The key check alone, for a proxy's external authorization (ingress-nginx ``auth-url``, Envoy
+#: Gateway ``extAuth``) in front of a server that checks no key (the LLM on KServe's Hugging
+#: Face runtime): 2xx for a valid ``Authorization: Bearer`` key, 401 otherwise, any method, and
+#: any path below it (Envoy appends the original request path to the configured one). Served by
+#: the padding predictor (always on, CPU); never routed publicly.
+AUTH_PATH = "/auth"
 
 #: Component name -> the path prefixes the ingress sends to it. Both transcriber engines serve
 #: the same routes; the live/file split is by route.

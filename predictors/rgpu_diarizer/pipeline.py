@@ -274,18 +274,6 @@ def run(
     return PipelineResult(turns, embeddings)
 
 
-def run_pipeline(
-    pipeline,
-    audio: np.ndarray,
-    num_speakers: int | None = None,
-    min_speakers: int | None = None,
-    max_speakers: int | None = None,
-    exclusive: bool = False,
-) -> list[Turn]:
-    """Blocking: the speaker turns of ``audio`` (see :func:`run`)."""
-    return run(pipeline, audio, num_speakers, min_speakers, max_speakers, exclusive).turns
-
-
 #: Reference clips are embedded in pieces of at most this long (pyannote's embedding models see
 #: 10 s chunks inside the pipeline, so a centroid is an average of embeddings of that size).
 EMBEDDING_PIECE_S = 10.0

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from prometheus_client import Counter
 from pydantic import BaseModel, Field
 
@@ -37,6 +37,8 @@ from .audio import PadResult, check_codecs, pad_file, valid_delay
 from .settings import PaddingSettings
 
 log = logging.getLogger("rgpu.padding")
+#: A proxy's auth request keeps the client's method (Envoy ext_authz, ingress-nginx auth_request).
+AUTH_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 JOBS = Counter("reflector_gpu_padding_jobs_total", "Padding jobs by outcome", ["predictor", "outcome"])
 
@@ -68,7 +70,23 @@ class PaddingPredictor(Predictor):
             methods=["POST"],
             summary="Delay a track by prepending silence (48 kHz Opus WebM)",
         )
+        # The key check alone (rgpu_contract.AUTH_PATH): BearerAuthMiddleware, the one copy of the
+        # key check, has already answered 401 when the key is missing or wrong; reaching the
+        # handler means it is valid. No model and no admission slot: a busy padding job never
+        # makes a key check fail.
+        for path in (contract.AUTH_PATH, contract.AUTH_PATH + "/{rest:path}"):
+            r.add_api_route(
+                path,
+                self.authorized,
+                methods=list(AUTH_METHODS),
+                status_code=204,
+                summary="Check the API key (2xx or 401) for a proxy's external authorization",
+                include_in_schema=path == contract.AUTH_PATH,
+            )
         return r
+
+    async def authorized(self) -> Response:
+        return Response(status_code=204)
 
     # ---- validation --------------------------------------------------------------------
     def _validate(self, body: PadRequest) -> None:

@@ -311,13 +311,14 @@ def _notes(tools, env, values: Path) -> str:
 
 @pytest.mark.parametrize("values", [p for p in SAMPLES if "reflectorGPU" in p.read_text()], ids=lambda p: p.name)
 def test_notes_print_the_reflector_settings_the_operator_writes(tools, helm_env, values):
-    from rgpu_operator import reflector_env
+    from rgpu_operator import llmruntime, reflector_env
     from rgpu_operator.inferenceservice import apikey_sources
     from rgpu_operator.schema import defaulted_spec
 
     (rgpu,) = [o for o in render(tools, helm_env, "-f", str(values)) if o["kind"] == "ReflectorGPU"]
     name, ns = rgpu["metadata"]["name"], rgpu["metadata"]["namespace"]
     spec = defaulted_spec(rgpu["spec"])
+    spec["llm"]["runtime"] = llmruntime.resolve({"spec": rgpu["spec"]}, spec)  # a new ReflectorGPU
     want = reflector_env.settings(spec, ns, name, "cluster.local", apikey_sources(spec, name)[0])
     notes = _notes(tools, helm_env, values)
     printed = dict(re.findall(r"^  ([A-Z_]+)=(\S+)$", notes, re.M))
@@ -327,6 +328,30 @@ def test_notes_print_the_reflector_settings_the_operator_writes(tools, helm_env,
     assert f"kubectl -n {ns} get secret {secret} -o jsonpath=" in notes and "base64 -d" in notes
     if "TRANSLATE_URL" in want["env"]:
         assert "TRANSLATION_MODAL_API_KEY" in notes, "the translator workaround is named"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"llm": {"enabled": True, "model": {"name": "microsoft/phi-4"}}, "ingress": {"enabled": True, "host": "h.io"}},
+        {
+            "llm": {"enabled": True, "model": {"name": "microsoft/phi-4"}},
+            "padding": {"enabled": False},
+            "ingress": {"enabled": True, "host": "h.io", "gateway": {"parentRefs": [{"name": "eg"}]}},
+        },
+        {"llm": {"enabled": True, "model": {"name": "Org/Some_Model"}, "huggingface": {"servedModelName": "m1"}}},
+        {"llm": {"enabled": True, "runtime": "custom"}, "ingress": {"enabled": True, "host": "h.io"}},
+        {
+            "pools": {"cpu": {"gpu": {"count": 0}}, "a10g": {}, "l40s": {}},
+            "llm": {"enabled": True, "pool": "cpu", "model": {"name": "a/b"}},
+        },
+    ],
+    ids=["huggingface", "huggingface-unrouted", "served-name", "custom", "cpu-pool"],
+)
+def test_notes_print_the_llm_settings_the_operator_writes(tools, helm_env, tmp_path, spec):
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"reflectorGPU": {"create": True, "spec": spec}}))
+    test_notes_print_the_reflector_settings_the_operator_writes(tools, helm_env, values)
 
 
 def test_notes_without_a_reflectorgpu_say_how_to_make_one(tools, helm_env):

@@ -24,7 +24,9 @@ legacy mode names rewritten from 0.17, quantities re-serialised as Go does), the
 webhook (name, autoscaler class and fields per mode, ``validateDeploymentMode``), and the
 controller's part the operator sees (``status.deploymentMode``, its own Ingress or HTTPRoutes per
 InferenceService unless labelled cluster-local, an ``InternalError`` Event when the Deployment it
-makes is refused).
+makes is refused, and, for a ``predictor.model`` naming a runtime it does not have,
+``modelStatus`` ``InvalidSpec`` / ``RuntimeNotRecognized`` as ``reconcileModel`` in
+components/predictor.go sets it; ``KServe.runtimes`` lists the installed runtimes).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ import aiohttp.web
 import jsonpatch
 import kmock as km
 from kmock._internal import k8s as km_k8s
+
+from rgpu_operator import GROUP, PLURAL, VERSION
 
 #: KServe versions the operator is tested against (0.17 stands for 0.17 and 0.18: the
 #: mutating webhook rewrites legacy names, the validator compares exact strings).
@@ -115,6 +119,9 @@ class KServe:
         self.version = tuple(int(p) for p in version.split("."))
         self.gateway_api = gateway_api
         self.refuse: dict[str, str] = {}
+        #: ServingRuntimes/ClusterServingRuntimes installed: name -> supported model formats
+        #: (KServe's default install has kserve-huggingfaceserver, ../shared/kserve).
+        self.runtimes: dict[str, tuple[str, ...]] = {"kserve-huggingfaceserver": ("huggingface",)}
         # inferenceservice-config "resource" defaults (1 CPU / 2Gi; ../shared/kserve).
         self.defaults = {"cpu": "1", "memory": "2Gi"}
 
@@ -137,10 +144,15 @@ class KServe:
                 mode, mode
             )
         predictor = isvc.get("spec", {}).get("predictor", {})
-        containers = predictor.get("containers") or [{}]
-        predictor["containers"] = containers
-        if len(containers) == 1 or not containers[0].get("name"):
-            containers[0]["name"] = "kserve-container"
+        if "model" in predictor:
+            # A model predictor (ModelSpec.Default, predictor_model.go): the defaults go on the
+            # model's own container fields; KServe merges it into the runtime's container later.
+            containers = [predictor["model"]]
+        else:
+            containers = predictor.get("containers") or [{}]
+            predictor["containers"] = containers
+            if len(containers) == 1 or not containers[0].get("name"):
+                containers[0]["name"] = "kserve-container"
         # setResourceRequirementDefaults: only the first container, only missing keys.
         res = containers[0].setdefault("resources", {})
         for kind in ("requests", "limits"):
@@ -287,7 +299,8 @@ class KServe:
         name = isvc["metadata"]["name"]
         if name in self.refuse:
             return self.refuse[name]
-        for i, container in enumerate(isvc["spec"]["predictor"].get("containers") or []):
+        predictor = isvc["spec"]["predictor"]
+        for i, container in enumerate(predictor.get("containers") or [predictor.get("model") or {}]):
             res = container.get("resources") or {}
             for kind in ("cpu", "memory"):
                 req, lim = (res.get("requests") or {}).get(kind), (res.get("limits") or {}).get(kind)
@@ -297,6 +310,24 @@ class KServe:
                         f'.resources.requests: Invalid value: "{req}": must be less than or equal to {kind} '
                         f"limit of {lim}"
                     )
+        return None
+
+    def runtime_failure(self, isvc: dict) -> dict | None:
+        """``reconcileModel`` (pkg/controller/v1beta1/inferenceservice/components/predictor.go):
+        a model predictor naming a runtime KServe cannot find gets ``modelStatus.transitionStatus
+        InvalidSpec`` with ``RuntimeNotRecognized``; one whose runtime lacks the model format,
+        ``NoSupportingRuntime``. Custom predictors name no runtime."""
+        model = isvc["spec"]["predictor"].get("model")
+        if not model or not model.get("runtime"):
+            return None
+        formats = self.runtimes.get(model["runtime"])
+        if formats is None:
+            return {"reason": "RuntimeNotRecognized", "message": "Waiting for runtime to become available"}
+        if model["modelFormat"]["name"] not in formats:
+            return {
+                "reason": "NoSupportingRuntime",
+                "message": "Specified runtime does not support specified framework/version",
+            }
         return None
 
     def routes(self, isvc: dict) -> list[dict]:
@@ -422,6 +453,36 @@ def _status(code: int, reason: str, message: str) -> aiohttp.web.Response:
         },
         status=code,
     )
+
+
+#: The namespaced kinds the operator reads or writes, by resource ("group/version/plural").
+NAMESPACED_KINDS = {
+    f"{GROUP}/{VERSION}/{PLURAL}": "ReflectorGPU",
+    "serving.kserve.io/v1beta1/inferenceservices": "InferenceService",
+    "v1/secrets": "Secret",
+    "networking.k8s.io/v1/ingresses": "Ingress",
+    "networking.k8s.io/v1/networkpolicies": "NetworkPolicy",
+    "gateway.networking.k8s.io/v1/httproutes": "HTTPRoute",
+    "v1/events": "Event",
+    "apps/v1/deployments": "Deployment",
+}
+
+
+def serve_kinds(emu: km.KubernetesEmulator) -> None:
+    """Make ``emu`` serve what a cluster with KServe and our CRD serves to the operator."""
+    for resource, kind in NAMESPACED_KINDS.items():
+        emu.resources[resource] = km.ResourceInfo(
+            kind=kind,
+            namespaced=True,
+            verbs={"get", "list", "watch", "create", "patch", "delete"},
+            subresources={"status"} if resource.rsplit("/", 1)[1] in STATUS_KINDS else set(),
+        )
+    # Every real cluster serves these; kopf waits for them in discovery (it lists neither).
+    for resource, kind in {
+        "v1/namespaces": "Namespace",
+        "apiextensions.k8s.io/v1/customresourcedefinitions": "CustomResourceDefinition",
+    }.items():
+        emu.resources[resource] = km.ResourceInfo(kind=kind, namespaced=False, verbs={"get", "list", "watch"})
 
 
 class ClusterEmulator(km.KubernetesEmulator):
@@ -703,6 +764,20 @@ class ClusterEmulator(km.KubernetesEmulator):
                     new = copy.deepcopy(old)
                     new.setdefault("status", {})["deploymentMode"] = mode
                     await self._store(key, old, new)
+        failure = self.kserve.runtime_failure(isvc)
+        model_status = (isvc.get("status") or {}).get("modelStatus") or {}
+        if failure and model_status.get("lastFailureInfo") != failure:
+            async with self._lock:
+                old = self._current(key)
+                if old is not None:
+                    new = copy.deepcopy(old)
+                    new.setdefault("status", {})["modelStatus"] = {
+                        "transitionStatus": "InvalidSpec",
+                        "modelRevisionStates": {"targetModelState": "FailedToLoad"},
+                        "lastFailureInfo": failure,
+                    }
+                    await self._store(key, old, new)
+            return  # the predictor reconciler returns the error: no Deployment is made
         problem = self.kserve.deployment_problem(isvc)
         if problem:
             await self.post_event(isvc, "Warning", "InternalError", f"fails to reconcile predictor: {problem}")

@@ -10,10 +10,9 @@ import time
 from collections.abc import Callable
 
 import aiohttp.web
-import kmock as km
 import pytest
 import pytest_asyncio
-from cluster import ClusterEmulator, KServe
+from cluster import ClusterEmulator, KServe, serve_kinds
 from operator_support import operator_thread, owner
 
 from rgpu_operator import GROUP, PLURAL, VERSION
@@ -29,16 +28,6 @@ NETPOL = "networking.k8s.io/v1/networkpolicies"
 HTTPROUTE = "gateway.networking.k8s.io/v1/httproutes"
 EVENTS = "v1/events"
 DEPLOYMENTS = "apps/v1/deployments"
-KINDS = {
-    RGPU: "ReflectorGPU",
-    ISVC: "InferenceService",
-    SECRET: "Secret",
-    INGRESS: "Ingress",
-    NETPOL: "NetworkPolicy",
-    HTTPROUTE: "HTTPRoute",
-    EVENTS: "Event",
-    DEPLOYMENTS: "Deployment",
-}
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 DEFAULT_COMPONENTS = ["transcriber-live", "transcriber-file", "diarizer", "translator", "padding"]
 OPERATOR_NS = "reflector-gpu-system"
@@ -92,20 +81,7 @@ async def emu(kmock, tmp_path, monkeypatch, request):
     marker = request.node.get_closest_marker("kserve")
     version = marker.args[0] if marker else "0.16"
     kmock.kserve = KServe(version, **(marker.kwargs if marker else {})) if version else None
-    for resource, kind in KINDS.items():
-        kmock.resources[resource] = km.ResourceInfo(
-            kind=kind,
-            namespaced=True,
-            verbs={"get", "list", "watch", "create", "patch", "delete"},
-            subresources={"status"} if resource in (RGPU, ISVC) else set(),
-        )
-    # Every real cluster serves these; kopf waits for them in discovery (it lists neither).
-    kmock.resources["v1/namespaces"] = km.ResourceInfo(
-        kind="Namespace", namespaced=False, verbs={"get", "list", "watch"}
-    )
-    kmock.resources["apiextensions.k8s.io/v1/customresourcedefinitions"] = km.ResourceInfo(
-        kind="CustomResourceDefinition", namespaced=False, verbs={"get", "list", "watch"}
-    )
+    serve_kinds(kmock)
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: kmock\n"

@@ -149,7 +149,8 @@ def specs(draw):
             auth=draw(st.sampled_from(["apiKey", "networkPolicy"])),
             engine=draw(st.sampled_from(["nllb", "m2m100", "marian"])),
         ),
-        "llm": scaling(enabled=draw(st.booleans()), model=draw(models)),
+        # The custom runtime's invariants; huggingface has its own tests (test_operator_llm.py).
+        "llm": scaling(enabled=draw(st.booleans()), model=draw(models), runtime="custom"),
         "padding": {**scaling(False, enabled=draw(st.booleans())), "pool": draw(st.sampled_from(["", *names]))},
         "keda": draw(
             st.fixed_dictionaries(
@@ -359,7 +360,9 @@ def test_every_object_validates_and_invariants_hold(spec, version):
 
 
 def test_routes_send_each_contract_path_to_its_component():
-    spec = full({"ingress": {"enabled": True, "host": "h.example.com"}, "llm": {"enabled": True}})["spec"]
+    spec = full({"ingress": {"enabled": True, "host": "h.example.com"}, "llm": {"enabled": True, "runtime": "custom"}})[
+        "spec"
+    ]
     from rgpu_operator.schema import defaulted_spec
 
     table = {public: (comp.name, upstream) for comp, public, upstream in routing.rules(defaulted_spec(spec))}
@@ -624,7 +627,9 @@ def test_images_are_pinned_until_the_user_opts_in():
 def test_status_prints_the_exact_reflector_settings():
     from rgpu_operator import status
 
-    body = full({"ingress": {"enabled": True, "host": "gpu.example.com"}, "llm": {"enabled": True}})
+    body = full(
+        {"ingress": {"enabled": True, "host": "gpu.example.com"}, "llm": {"enabled": True, "runtime": "custom"}}
+    )
     out = status.build(body, plan(body, DEFAULTS), {}, None, "t")
     assert out["reflector"]["env"] == {
         "TRANSCRIPT_BACKEND": "modal",
@@ -708,7 +713,11 @@ def test_builders_need_the_owner_uid():
 def test_pods_drain_before_they_stop_and_get_time_to_finish():
     """The predictor's shutdown settings and the pod's termination grace agree: drain + the
     in-flight grace fit inside terminationGracePeriodSeconds (else the kubelet SIGKILLs)."""
-    isvcs = [o for o in plan(full({"llm": {"enabled": True}}), DEFAULTS).present if o["kind"] == "InferenceService"]
+    isvcs = [
+        o
+        for o in plan(full({"llm": {"enabled": True, "runtime": "custom"}}), DEFAULTS).present
+        if o["kind"] == "InferenceService"
+    ]
     assert len(isvcs) == 6
     for isvc in isvcs:
         pod = isvc["spec"]["predictor"]

@@ -129,7 +129,7 @@ async def test_spec_update_patches_and_removes_children(running):
         "spec": {
             "transcriber": {"engine": "whisper", "live": {"pool": "l40s"}},
             "diarizer": {"enabled": False},
-            "llm": {"enabled": True, "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"}},
+            "llm": {"enabled": True, "runtime": "custom", "model": {"name": "HuggingFaceTB/SmolLM2-135M-Instruct"}},
             "ingress": {"gateway": {"parentRefs": [{"name": "public", "namespace": "gateways"}]}},
         }
     }

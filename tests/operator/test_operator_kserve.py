@@ -41,7 +41,7 @@ from rgpu_operator.handlers import reconcile_resource
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.kmock(cls=ClusterEmulator)]
 
-SPEC = {"ingress": {"enabled": True, "host": "gpu.example.com"}, "llm": {"enabled": True}}
+SPEC = {"ingress": {"enabled": True, "host": "gpu.example.com"}, "llm": {"enabled": True, "runtime": "custom"}}
 COMPONENTS = [*DEFAULT_COMPONENTS, "llm"]
 
 

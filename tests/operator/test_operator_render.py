@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from operator_support import REPO, requires_crds, validate_any
+from operator_support import REPO, SHARED, requires_crds, validate_any
 
 from rgpu_operator import quantity
 
@@ -42,6 +42,13 @@ def rendered(path: Path, version: str) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
+def huggingface_runtime() -> dict:
+    path = SHARED / "kserve" / "kserve-huggingfaceserver.yaml"
+    if not path.is_file():
+        pytest.skip(f"KServe's runtime YAML not found at {path} (../shared is absent)")
+    return yaml.safe_load(path.read_text())
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
 def test_every_sample_renders_to_what_kserve_admits(sample, version):
@@ -56,7 +63,14 @@ def test_every_sample_renders_to_what_kserve_admits(sample, version):
         assert meta["annotations"]["serving.kserve.io/deploymentMode"] == (
             "RawDeployment" if version == "0.15" else "Standard"
         )
-        for container in isvc["spec"]["predictor"]["containers"]:
+        predictor = isvc["spec"]["predictor"]
+        if "model" in predictor:  # llm.runtime huggingface: KServe's runtime, the format it supports
+            runtime = huggingface_runtime()
+            assert predictor["model"]["runtime"] == runtime["metadata"]["name"]
+            formats = {f["name"] for f in runtime["spec"]["supportedModelFormats"]}
+            assert predictor["model"]["modelFormat"]["name"] in formats
+            assert "--backend=vllm" in predictor["model"]["args"]
+        for container in predictor.get("containers") or [predictor["model"]]:
             res = container["resources"]
             for name in ("cpu", "memory"):
                 assert quantity.parse(res["requests"][name]) <= quantity.parse(res["limits"][name]), (meta["name"], res)
@@ -104,7 +118,11 @@ def test_a_refused_resource_exits_2_naming_the_field_and_the_rule(spec, path, ru
 
 
 def test_namespace_flag_and_several_resources():
-    docs = CR.format(spec="{}") + "---\n" + CR.format(spec="{llm: {enabled: true}}").replace("name: r", "name: s")
+    docs = (
+        CR.format(spec="{}")
+        + "---\n"
+        + CR.format(spec="{llm: {enabled: true, runtime: custom}}").replace("name: r", "name: s")
+    )
     result = render("-f", "-", "--namespace", "team", stdin=docs)
     assert result.returncode == 0, result.stderr
     objects = [o for o in yaml.safe_load_all(result.stdout) if o]
