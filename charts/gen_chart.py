@@ -191,6 +191,9 @@ def values_schema() -> dict:
                     },
                     "probeReadiness": _bool("Ask not-ready predictors why (readiness route), for status."),
                     "clusterDomain": _str("The cluster's DNS domain.", pattern=_DNS_SUBDOMAIN),
+                    "storageInitializerImage": _str(
+                        "KServe's storage-initializer image the modelCache Jobs run.", minLength=1
+                    ),
                     "extraEnv": {
                         "type": "array",
                         "description": "Extra core/v1 EnvVars.",

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .kserve import LATEST, Version
+from .modelcache import JobState
 from .settings import Settings
 
 
@@ -21,6 +22,8 @@ class Install:
     edge: str = Settings.edge
     monitoring_namespaces: tuple[str, ...] = Settings.monitoring_namespaces
     cluster_domain: str = Settings.cluster_domain
+    #: KServe's storage-initializer image, run by the modelCache Jobs.
+    storage_initializer_image: str = Settings.storage_initializer_image
     #: (namespace, pod labels) of the operator when it probes readiness; None: it does not.
     operator_peer: tuple[str, tuple[tuple[str, str], ...]] | None = None
 
@@ -36,6 +39,7 @@ class Install:
             edge=settings.edge,
             monitoring_namespaces=settings.monitoring_namespaces,
             cluster_domain=settings.cluster_domain,
+            storage_initializer_image=settings.storage_initializer_image,
             operator_peer=peer,
         )
 
@@ -53,3 +57,6 @@ class Observed:
     podmonitor_served: bool = False
     #: modelCache.type PVC: the claim's access modes (empty: the claim was not found); None: not read.
     model_pvc_modes: tuple[str, ...] | None = None
+    #: modelCache.type Job: model digest -> its Job's state (None: no Job). None: not read
+    #: (``render``), every cache is taken as filled.
+    model_jobs: Mapping[str, JobState | None] | None = None

@@ -64,6 +64,13 @@ class Plan:
     podmonitor_served: bool = False
     #: modelCache.type PVC: the claim's access modes as read (None: not read, empty: not found).
     model_pvc_modes: tuple[str, ...] | None = None
+    #: modelCache.type Job: digest -> model to cache, and what its Job says (None: no Job yet).
+    caches: dict[str, modelcache.CacheModel] = field(default_factory=dict)
+    cache_states: dict[str, modelcache.JobState | None] = field(default_factory=dict)
+    #: Cache Jobs to create (none of that name exists); never updated, a failed one is replaced.
+    cache_jobs: list[Obj] = field(default_factory=list)
+    #: Components whose InferenceService waits for its model cache.
+    waiting_for_cache: dict[str, str] = field(default_factory=dict)
     #: A child applied only once another is written (the LLM's HTTPRoute needs its
     #: SecurityPolicy: without it the route would reach a runtime that checks no key).
     requires: dict[Ref, Ref] = field(default_factory=dict)
@@ -123,10 +130,28 @@ def plan(owner: Obj, install: Install, observed: Observed | None = None, key: st
     if out.stopped:
         return out
     blocked = {p.component for p in out.problems}
+    out.caches = modelcache.models(spec)
+    for digest, model in out.caches.items():
+        found = None if observed.model_jobs is None else observed.model_jobs.get(digest)
+        if observed.model_jobs is None:
+            found = modelcache.JobState(modelcache.CACHED)
+        out.cache_states[digest] = found
+        if found is None:
+            out.cache_jobs.append(
+                modelcache.job(owner["metadata"]["namespace"], model, spec, install.storage_initializer_image)
+            )
+        if found is None or found.state != modelcache.CACHED:
+            for comp_name in model.components:
+                out.waiting_for_cache[comp_name] = digest
     if out.owns_secret:
         out.present.append(secret.build(owner, key))
     for comp in c.COMPONENTS:
         if not c.enabled(spec, comp) or comp.name in blocked:
+            continue
+        if comp.name in out.waiting_for_cache:
+            # Created once its model is on the PVC: no GPU is held while it downloads.
+            if spec["networkPolicy"]["enabled"]:
+                out.present.append(networkpolicy.build(owner, spec, install, comp))
             continue
         live_mode = observed.deployment_modes.get(comp.name)
         mode = kserve.mode_for_update(install.kserve, live_mode)
@@ -150,13 +175,14 @@ def plan(owner: Obj, install: Install, observed: Observed | None = None, key: st
         for obj in llm_routes:
             if obj["kind"] == "HTTPRoute" and policies:
                 out.requires[ref(obj)] = ref(policies[0])
-    out.present.extend(modelcache.build_all(owner, spec))
     if monitoring.wanted(spec) and observed.podmonitor_served:
         out.present.append(monitoring.podmonitor(owner, spec))
     wanted = {ref(obj) for obj in out.present}
     keep = {
         Ref(ISVC_API_VERSION, "InferenceService", c.isvc_name(name, c.BY_NAME[b])) for b in blocked if b is not None
     } | {Ref("networking.k8s.io/v1", "NetworkPolicy", c.networkpolicy_name(name, c.BY_NAME[b])) for b in blocked if b}
+    # One made before (its cache refilled after the Job was deleted) stays: the files are there.
+    keep |= {Ref(ISVC_API_VERSION, "InferenceService", c.isvc_name(name, c.BY_NAME[w])) for w in out.waiting_for_cache}
     # A kind the API does not serve has nothing to delete (and answers every call with 404).
     if not observed.podmonitor_served:
         keep.add(Ref(monitoring.API_VERSION, monitoring.KIND, monitoring.podmonitor_name(name)))

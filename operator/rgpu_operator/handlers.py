@@ -20,6 +20,7 @@ from . import API_VERSION, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION, metrics,
 from .api import ApiError, Kube
 from .context import Install
 from .kserve import Version, parse_version, version_from_image
+from .modelcache import LABEL_MODEL
 from .reconcile import Notify, Options, Outcome, finalize, reconcile
 from .rules import Problem
 from .settings import Settings
@@ -221,6 +222,30 @@ async def inferenceservice_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -
         log.warning(
             "reconcile after %s/%s event failed (the resync retries): %s", meta.get("namespace"), meta.get("name"), exc
         )
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": FIELD_MANAGER, LABEL_MODEL: kopf.PRESENT})
+async def model_job_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A cache Job progressed, finished or vanished: reconcile every ReflectorGPU using it."""
+    meta = body.get("metadata", {})
+    namespace = str(meta.get("namespace") or "")
+    if not namespace:
+        return
+    try:
+        users = await memo["kube"].list(API_VERSION, KIND, namespace)
+    except ApiError as exc:
+        log.warning("cannot list %ss in %s after a Job event: %s", KIND, namespace, exc)
+        return
+    for user in users:
+        cached = (user.get("status") or {}).get("modelCache") or []
+        if not any(entry.get("job") == meta.get("name") for entry in cached):
+            continue
+        try:
+            await _run(namespace, user["metadata"]["name"], memo)
+        except (kopf.TemporaryError, kopf.PermanentError) as exc:
+            log.warning(
+                "reconcile after Job %s/%s event failed (the resync retries): %s", namespace, meta.get("name"), exc
+            )
 
 
 @kopf.on.delete(*RESOURCE)

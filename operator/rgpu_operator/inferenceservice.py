@@ -27,7 +27,7 @@ from typing import Any
 
 import rgpu_contract as contract
 
-from . import autoscaling, diarization, kserve, quantity, sizing
+from . import autoscaling, diarization, kserve, modelcache, quantity, sizing
 from . import components as c
 from .context import Install
 
@@ -56,6 +56,9 @@ def model_source(spec: Obj, component: c.Component) -> tuple[str | None, str | N
     cache = spec["modelCache"]
     if not uri and cache["type"] == "PVC" and model.get("name"):
         uri = f"pvc://{cache['pvc']['claimName']}/{model['name']}"
+    cached = modelcache.for_model(spec, model)
+    if cached is not None:
+        uri = cached.uri  # filled by the cache Job; the InferenceService waits for it
     if uri:
         return contract.MODEL_DIR, uri
     return model.get("name") or None, None

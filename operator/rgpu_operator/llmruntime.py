@@ -27,6 +27,7 @@ from typing import Any
 import rgpu_contract as contract
 
 from . import components as c
+from . import modelcache
 
 Obj = dict[str, Any]
 
@@ -151,7 +152,11 @@ def _pvc_uri(spec: Obj) -> str | None:
 
 
 def storage_uri(spec: Obj) -> str | None:
-    """``llm.model.storageUri``, or the PVC model cache's path for the model name."""
+    """The cache Job's PVC path (modelCache.type Job), ``llm.model.storageUri``, or the PVC model
+    cache's path for the model name."""
+    cached = modelcache.for_model(spec, spec["llm"].get("model") or {})
+    if cached is not None:
+        return cached.uri
     uri = (spec["llm"].get("model") or {}).get("storageUri")
     return str(uri) if uri else _pvc_uri(spec)
 

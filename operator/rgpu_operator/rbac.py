@@ -36,8 +36,11 @@ def rules(*, cluster: bool = True) -> list[Obj]:
         # The generated API-key Secret by name; named Secrets are only checked to exist.
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", *WRITE]},
         {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", *WRITE]},
-        # modelCache.type PVC: the claim's access modes, for status.warnings (read only).
+        # modelCache.type PVC or Job: the claim's access modes, for status.warnings (read only).
         {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get"]},
+        # modelCache.type Job: the cache Jobs, created (apply), read, watched (a finished one
+        # reconciles its users) and deleted to retry after a failure. Never updated.
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": [*READ, *WRITE]},
         # list: the Ingresses and HTTPRoutes KServe made for our InferenceServices are found by
         # their owner reference and deleted.
         {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "list", *WRITE]},
@@ -62,10 +65,8 @@ def rules(*, cluster: bool = True) -> list[Obj]:
         }
     )
     if cluster:
-        # Cluster-scoped, so only a cluster-wide install can manage them (modelCache LocalModelCache).
-        out.append(
-            {"apiGroups": ["serving.kserve.io"], "resources": ["localmodelcaches"], "verbs": ["get", "list", *WRITE]}
-        )
+        # LocalModelCaches an earlier version made (cluster-scoped): found by label and deleted.
+        out.append({"apiGroups": ["serving.kserve.io"], "resources": ["localmodelcaches"], "verbs": ["list", "delete"]})
     return out
 
 

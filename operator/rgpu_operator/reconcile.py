@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import API_VERSION, KIND, kserve, llmruntime, monitoring, secret
+from . import API_VERSION, KIND, kserve, llmruntime, modelcache, monitoring, secret
 from . import components as c
 from . import status as status_builder
 from .api import ApiError, Kube
@@ -25,8 +25,9 @@ from .desired import ref as ref_of
 from .diffing import merge_patch, up_to_date
 from .hosts import host_taken_by
 from .inferenceservice import ISVC_API_VERSION, apikey_sources
-from .modelcache import API_VERSION as LMC_API_VERSION
+from .modelcache import LEGACY_API_VERSION as LMC_API_VERSION
 from .rules import Problem
+from .schema import defaulted_spec
 from .status import Facts
 
 log = logging.getLogger(__name__)
@@ -120,11 +121,19 @@ async def _observe(kube: Kube, owner: Obj, options: Options) -> tuple[dict[str, 
     served = await kube.serves(monitoring.API_VERSION, monitoring.KIND)
     pvc_modes = None
     cache = (owner.get("spec") or {}).get("modelCache") or {}
-    if cache.get("type") == "PVC" and (cache.get("pvc") or {}).get("claimName"):
+    if cache.get("type") in ("PVC", "Job") and (cache.get("pvc") or {}).get("claimName"):
         claim = await kube.get("v1", "PersistentVolumeClaim", meta["namespace"], cache["pvc"]["claimName"])
         pvc_modes = tuple(((claim or {}).get("spec") or {}).get("accessModes") or ()) if claim else ()
+    jobs: dict[str, modelcache.JobState | None] = {}
+    for digest, model in modelcache.models(defaulted_spec(owner.get("spec"))).items():
+        live_job = await kube.get(modelcache.JOB_API_VERSION, "Job", meta["namespace"], model.job_name)
+        jobs[digest] = modelcache.state(live_job)
     return isvcs, Observed(
-        deployment_modes=modes, host_taken_by=taken, podmonitor_served=served, model_pvc_modes=pvc_modes
+        deployment_modes=modes,
+        host_taken_by=taken,
+        podmonitor_served=served,
+        model_pvc_modes=pvc_modes,
+        model_jobs=jobs,
     )
 
 
@@ -151,6 +160,7 @@ async def reconcile(
     errors: dict[str, tuple[str, str]] = {}
     problems: list[str] = []
     if not p.stopped:
+        await _model_jobs(kube, owner, p, out, notify, problems, now())
         await _apply_all(kube, owner, p, isvcs, errors, problems, out, new_key, notify)
         for ref in p.absent:
             await _delete_if_ours(kube, ref, owner, out, notify, problems)
@@ -176,6 +186,55 @@ async def reconcile(
             out.ready,
         )
     return out
+
+
+def _retry_due(found: modelcache.JobState, retry_seconds: int, now: str) -> bool:
+    """A failed Job of ours whose backoff has passed (no failure time given: at once)."""
+    if found.state != modelcache.FAILED or found.reason == "NameTaken":
+        return False
+    failed, current = _parse_time(found.since), _parse_time(now)
+    if failed is None or current is None:
+        return True
+    return (current - failed).total_seconds() >= retry_seconds
+
+
+async def _model_jobs(
+    kube: Kube, owner: Obj, p: Plan, out: Outcome, notify: Notify, problems: list[str], now: str
+) -> None:
+    """Create the missing cache Jobs; replace a failed one once its backoff has passed."""
+    namespace = owner["metadata"]["namespace"]
+    retry_s = int(p.spec["modelCache"]["job"]["retrySeconds"])
+    for digest, found in p.cache_states.items():
+        if found is None or not _retry_due(found, retry_s, now):
+            continue
+        name = p.caches[digest].job_name
+        try:
+            if not await kube.delete(modelcache.JOB_API_VERSION, "Job", namespace, name):
+                continue  # already gone (another resource using the model retried it)
+        except ApiError as exc:
+            if exc.transient:
+                out.retry.append(str(exc))
+            else:
+                problems.append(f"Job {name}: {exc.message}")
+            continue
+        out.deleted.append(f"Job/{name}")
+        notify("Normal", "Retrying", f"deleted failed Job/{name} ({found.reason}); a new one fetches the model")
+    for job in p.cache_jobs:
+        name = job["metadata"]["name"]
+        try:
+            await kube.apply(job)
+        except ApiError as exc:
+            if exc.transient:
+                out.retry.append(str(exc))
+            problems.append(f"Job {name}: {exc.message or exc}")
+            notify("Warning", "ApplyFailed", f"Job/{name}: {exc.message or exc}")
+            continue
+        out.created.append(f"Job/{name}")
+        notify(
+            "Normal",
+            "Created",
+            f"created Job/{name} to cache {job['metadata']['annotations'][modelcache.ANNOTATION_SOURCE]}",
+        )
 
 
 async def _apply_all(
@@ -390,7 +449,7 @@ async def _prune_modelcaches(
     kube: Kube, owner: Obj, p: Plan | None, out: Outcome, notify: Notify, keep: bool = True
 ) -> None:
     meta = owner["metadata"]
-    wanted = {o["metadata"]["name"] for o in p.present if o["kind"] == "LocalModelCache"} if (keep and p) else set()
+    wanted: set[str] = set()  # none are made any more: every one found is an earlier version's
     had = (owner.get("status") or {}).get("modelCaches") or []
     if keep and p is not None and p.spec["modelCache"]["type"] != "LocalModelCache" and not had:
         return  # never used caches: no cluster-wide list call
@@ -403,7 +462,11 @@ async def _prune_modelcaches(
     for cache in caches:
         name = cache["metadata"]["name"]
         if name not in wanted:
-            await kube.delete(LMC_API_VERSION, "LocalModelCache", None, name)
+            try:
+                await kube.delete(LMC_API_VERSION, "LocalModelCache", None, name)
+            except ApiError as exc:  # e.g. KServe's webhook while an InferenceService uses it
+                log.warning("cannot delete LocalModelCache %s (retried next reconcile): %s", name, exc)
+                continue
             out.deleted.append(f"LocalModelCache/{name}")
             notify("Normal", "Deleted", f"deleted LocalModelCache/{name}")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import jsonschema
 
-from . import API_VERSION, KIND
+from . import API_VERSION, KIND, modelcache
 from .context import Install, Observed
 from .desired import plan
 from .rules import Problem
@@ -31,12 +31,12 @@ PLACEHOLDER_UID = "00000000-0000-0000-0000-000000000000"
 ORDER = (
     "ReflectorGPU",
     "Secret",
+    "Job",
     "InferenceService",
     "NetworkPolicy",
     "SecurityPolicy",
     "HTTPRoute",
     "Ingress",
-    "LocalModelCache",
     "PodMonitor",
 )
 
@@ -94,7 +94,12 @@ def render_one(cr: Obj, install: Install, namespace: str | None = None) -> Rende
         problems = found.problems
     if problems:
         raise Refused(name, problems)
-    objects = [body, *(_without_values(o) for o in found.present)]
+    # The cache Jobs (modelCache.type Job) too, as made before the InferenceServices that use them.
+    jobs = [
+        modelcache.job(meta["namespace"], model, found.spec, install.storage_initializer_image)
+        for model in found.caches.values()
+    ]
+    objects = [body, *(_without_values(o) for o in found.present), *jobs]
     objects.sort(key=lambda o: (ORDER.index(o["kind"]) if o["kind"] in ORDER else len(ORDER), o["metadata"]["name"]))
     return Rendered(name, objects)
 

@@ -149,8 +149,8 @@ def spec_problems(spec: dict[str, Any]) -> list[Problem]:
     if ing["enabled"] and not ing.get("host"):
         out.append(Problem("spec.ingress.host", "host-required", "ingress.host is required when ingress is enabled"))
     cache = spec["modelCache"]
-    if cache["type"] == "PVC" and "pvc" not in cache:
-        out.append(Problem("spec.modelCache.pvc", "cache-pvc", "modelCache.pvc is required when type is PVC"))
+    if cache["type"] in ("PVC", "Job") and "pvc" not in cache:
+        out.append(Problem("spec.modelCache.pvc", "cache-pvc", "modelCache.pvc is required when type is PVC or Job"))
     if cache["type"] == "LocalModelCache" and "localModelCache" not in cache:
         out.append(
             Problem(

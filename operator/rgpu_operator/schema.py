@@ -22,7 +22,7 @@ from .settings import EDGE_PRESETS
 #: Accepted so a CR naming them gets a clear CEL message instead of a silent prune; only the raw
 #: names pass (the mode is the operator's setting now, see docs/operator.md).
 DEPLOYMENT_MODES = ("RawDeployment", "Standard", "Serverless", "Knative")
-MODEL_CACHE_TYPES = ("None", "PVC", "LocalModelCache")
+MODEL_CACHE_TYPES = ("None", "PVC", "Job", "LocalModelCache")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 TRANSLATOR_AUTH = ("apiKey", "networkPolicy")
 IMAGE_POLICIES = ("Pinned", "FollowOperator")
@@ -738,23 +738,53 @@ def spec_schema() -> Schema:
                     "type": _s(
                         "None: each pod downloads (or the image holds) the model. PVC: models "
                         "live at pvc://<claimName>/<model name> unless a storageUri is given. "
-                        "LocalModelCache: the operator creates a KServe LocalModelCache per "
-                        "storageUri so nodes pre-load it.",
+                        "Job: per model, a Job on a CPU node copies it onto the PVC (a hub name with "
+                        "the component's hubTokenSecret, any other storageUri through KServe's "
+                        "storage-initializer) at pvc://<claimName>/models/<digest>; InferenceServices "
+                        "using it are created once the Job completes and mount it read-only; "
+                        "status.modelCache shows each model Caching, Cached or Failed. "
+                        "LocalModelCache: removed, treated as None (status warns).",
                         enum=list(MODEL_CACHE_TYPES),
                         default="None",
                     ),
                     "pvc": _o(
-                        "The PersistentVolumeClaim holding models (type PVC). It must be ReadOnlyMany or "
+                        "The PersistentVolumeClaim holding models (type PVC or Job). It must be ReadOnlyMany or "
                         "ReadWriteMany when a component's replicas can land on several nodes (maxReplicas > 1 "
                         "with autoscaling): a ReadWriteOnce volume attaches to one node only, so pods elsewhere "
-                        "never start. status.warnings says so.",
+                        "never start. With type Job the cache Jobs write it, so ReadWriteMany (ReadOnlyMany "
+                        "cannot be written). status.warnings says so.",
                         {
                             "claimName": _s("PVC name in this namespace."),
                         },
                         required=["claimName"],
                     ),
+                    "job": _o(
+                        "The cache Jobs (type Job). They run non-root (uid 1000) with no service account "
+                        "token; a failed Job (status.modelCache says why) is replaced retrySeconds after "
+                        "it failed, at the next reconcile.",
+                        {
+                            "nodeSelector": _map("Where the Jobs run, e.g. a CPU node pool."),
+                            "tolerations": _a("Tolerations of the Jobs' pods.", _toleration(), maxItems=16),
+                            "resources": _o(
+                                "Requests/limits of the Job container (defaults: requests cpu 500m, memory "
+                                "1Gi, ephemeral-storage 1Gi; limits cpu 2, memory 4Gi, ephemeral-storage 4Gi).",
+                                {
+                                    "requests": _map("e.g. {cpu: '1'}.", _QUANTITY, maxProperties=3),
+                                    "limits": _map("e.g. {memory: 8Gi}.", _QUANTITY, maxProperties=3),
+                                },
+                            ),
+                            "activeDeadlineSeconds": _i(
+                                "The Job fails (DeadlineExceeded) after this long.", default=7200, minimum=60
+                            ),
+                            "backoffLimit": _i("Pod retries inside one Job.", default=2, minimum=0, maximum=10),
+                            "retrySeconds": _i(
+                                "After a Job failed, wait this long before replacing it.", default=300, minimum=0
+                            ),
+                        },
+                        default={},
+                    ),
                     "localModelCache": _o(
-                        "LocalModelCache settings (type LocalModelCache).",
+                        "Removed (type LocalModelCache is treated as None); accepted so stored objects stay valid.",
                         {
                             "nodeGroups": _a(
                                 "LocalModelNodeGroup names to cache on.", _s("Node group name."), minItems=1, maxItems=8
@@ -768,8 +798,8 @@ def spec_schema() -> Schema:
                 **{
                     "x-kubernetes-validations": [
                         {
-                            "rule": "self.type != 'PVC' || has(self.pvc)",
-                            "message": "modelCache.pvc is required when type is PVC",
+                            "rule": "!(self.type in ['PVC', 'Job']) || has(self.pvc)",
+                            "message": "modelCache.pvc is required when type is PVC or Job",
                         },
                         {
                             "rule": "self.type != 'LocalModelCache' || has(self.localModelCache)",
@@ -983,7 +1013,24 @@ def status_schema() -> Schema:
                     "deploymentMode": _s("The mode name written on new InferenceServices."),
                 },
             ),
-            "modelCaches": _a("LocalModelCaches the operator created (cluster-scoped).", _s("Name.")),
+            "modelCaches": _a(
+                "Always empty: LocalModelCaches are no longer made (earlier ones are deleted).", _s("Name.")
+            ),
+            "modelCache": _a(
+                "modelCache.type Job: each model, its Job and state.",
+                _o(
+                    "One cached model.",
+                    {
+                        "model": _s("What the Job fetches (hf://<hub name> or the storageUri)."),
+                        "job": _s("The Job's name (shared by every ReflectorGPU in the namespace using the model)."),
+                        "storageUri": _s("pvc://<claim>/models/<digest> the InferenceServices mount read-only."),
+                        "components": _a("Components using it.", _s("Component.")),
+                        "state": _s("Caching, Cached or Failed.", enum=["Caching", "Cached", "Failed"]),
+                        "reason": _s("Why not Cached: the Job's Failed condition reason, Running, JobCreated."),
+                        "message": _s("The Job's Failed condition message."),
+                    },
+                ),
+            ),
             "warnings": _a(
                 "What works now but may not later, e.g. a ReadWriteOnce model PVC for a component that can scale "
                 "past one node.",

@@ -110,6 +110,9 @@ class Settings:
     #: Name of the kopf peering object (ClusterKopfPeering, or a KopfPeering per watched
     #: namespace) shared by the replicas; empty runs standalone (one replica only).
     peering: str = ""
+    #: KServe's storage-initializer image (match the installed KServe): the modelCache.type Job
+    #: Jobs run it to copy a model (hf://, s3://, gs://, https://) onto the cache PVC.
+    storage_initializer_image: str = "kserve/storage-initializer:v0.16.0"
     #: kopf peering priority; unset: from the start time, so the newest replica works.
     priority: int | None = None
 
@@ -146,4 +149,5 @@ class Settings:
             metrics_port=int(get("METRICS_PORT", str(cls.metrics_port))),
             peering=get("PEERING", "").strip(),
             priority=_int_or_none(source, "PRIORITY"),
+            storage_initializer_image=get("STORAGE_INITIALIZER_IMAGE", cls.storage_initializer_image).strip(),
         )

@@ -20,7 +20,7 @@ from typing import Any
 
 import rgpu_contract as contract
 
-from . import autoscaling, kserve, llmruntime, monitoring, reflector_env, routing
+from . import autoscaling, kserve, llmruntime, modelcache, monitoring, reflector_env, routing
 from . import components as c
 from .desired import Plan
 from .inferenceservice import apikey_sources, model_source
@@ -132,11 +132,15 @@ def _warnings(plan: Plan) -> list[str]:
     pod (pods on other nodes could not mount it)."""
     spec, modes = plan.spec, plan.model_pvc_modes
     cache = spec["modelCache"]
-    if cache["type"] != "PVC" or "pvc" not in cache or modes is None:
+    if cache["type"] == "LocalModelCache":
+        return ["modelCache.type LocalModelCache was removed and is treated as None: use Job (docs/operator.md)"]
+    if cache["type"] not in ("PVC", "Job") or "pvc" not in cache or modes is None:
         return []
     claim = cache["pvc"]["claimName"]
     if not modes:
         return [f"modelCache.pvc: PersistentVolumeClaim {claim} not found; pods using it cannot start"]
+    if cache["type"] == "Job" and set(modes) == {"ReadOnlyMany"}:
+        return [f"modelCache.pvc: PersistentVolumeClaim {claim} is ReadOnlyMany: the cache Jobs cannot write it"]
     if set(modes) & set(SHARED_MODES):
         return []
     scaling = [
@@ -153,6 +157,36 @@ def _warnings(plan: Plan) -> list[str]:
         f"{', '.join(scaling)} can run more than one pod, and a pod on another node would not start: use "
         "ReadOnlyMany or ReadWriteMany"
     ]
+
+
+def model_cache(plan: Plan) -> list[Obj]:
+    """status.modelCache: per cached model, its Job and state (Caching, Cached, Failed + reason)."""
+    out = []
+    for digest, model in sorted(plan.caches.items()):
+        found = plan.cache_states.get(digest)
+        entry: Obj = {
+            "model": model.source,
+            "job": model.job_name,
+            "storageUri": model.uri,
+            "components": list(model.components),
+            "state": found.state if found else modelcache.CACHING,
+        }
+        if found is None:
+            entry["reason"] = "JobCreated"
+        elif found.state != modelcache.CACHED:
+            entry["reason"] = found.reason
+            if found.message:
+                entry["message"] = found.message[:MESSAGE_MAX]
+        out.append(entry)
+    return out
+
+
+def _cache_state(plan: Plan, comp: str) -> tuple[str, str, str]:
+    model = plan.caches[plan.waiting_for_cache[comp]]
+    found = plan.cache_states.get(model.digest)
+    if found is not None and found.state == modelcache.FAILED:
+        return "Degraded", "ModelCacheFailed", f"Job {model.job_name}: {found.reason}: {found.message}".rstrip(": ")
+    return "Progressing", "ModelCaching", f"waiting for Job {model.job_name} to cache {model.source}"
 
 
 def _monitoring(plan: Plan) -> Obj:
@@ -195,6 +229,8 @@ def build(
         own = plan.blocked(comp.name)
         if own:
             state, reason, message = "Degraded", "InvalidSpec", "; ".join(str(p) for p in own)
+        elif comp.name in plan.waiting_for_cache and facts.get(comp.name, Facts()).isvc is None:
+            state, reason, message = _cache_state(plan, comp.name)
         else:
             state, reason, message = component_state(facts.get(comp.name, Facts()))
         comps[comp.name] = {
@@ -262,7 +298,8 @@ def build(
         },
         "apiKeySecret": dict(primary),
         llmruntime.STATUS_FIELD: spec["llm"]["runtime"],
-        "modelCaches": sorted(o["metadata"]["name"] for o in plan.present if o["kind"] == "LocalModelCache"),
+        "modelCaches": [],
+        "modelCache": model_cache(plan),
         "monitoring": _monitoring(plan),
         "warnings": _warnings(plan),
     }

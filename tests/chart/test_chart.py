@@ -448,28 +448,6 @@ def test_a_reflectorgpu_outside_the_watched_namespaces_is_refused(tools, helm_en
     assert result.returncode != 0 and "operator would never see it" in result.stderr
 
 
-def test_a_local_model_cache_needs_the_cluster_wide_operator(tools, helm_env):
-    result = helm(
-        tools,
-        helm_env,
-        "template",
-        RELEASE,
-        str(CHART),
-        "-n",
-        NAMESPACE,
-        "--set",
-        f"operator.watchNamespaces={{{NAMESPACE}}}",
-        "--set",
-        "reflectorGPU.create=true",
-        "--set",
-        "reflectorGPU.spec.modelCache.type=LocalModelCache",
-        "--set",
-        "reflectorGPU.spec.modelCache.localModelCache.nodeGroups={gpu}",
-        check=False,
-    )
-    assert result.returncode != 0 and "cluster-wide operator" in result.stderr
-
-
 # --- plain manifests (kustomize) --------------------------------------------------------------
 
 

@@ -53,7 +53,7 @@ FIELD_MANAGERS_PARAM = "fieldManager"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 JSONPATCH = "application/json-patch+json"
-STATUS_KINDS = {"reflectorgpus", "inferenceservices"}
+STATUS_KINDS = {"reflectorgpus", "inferenceservices", "jobs"}
 
 
 # --- Go's resource.Quantity, re-serialised (k8s.io/apimachinery pkg/api/resource) --------------
@@ -465,6 +465,8 @@ NAMESPACED_KINDS = {
     "gateway.networking.k8s.io/v1/httproutes": "HTTPRoute",
     "v1/events": "Event",
     "apps/v1/deployments": "Deployment",
+    "batch/v1/jobs": "Job",
+    "v1/persistentvolumeclaims": "PersistentVolumeClaim",
 }
 
 

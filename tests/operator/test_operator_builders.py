@@ -17,7 +17,7 @@ from operator_support import cel_errors, owner, requires_crds, validate_any
 import rgpu_contract as contract
 from rgpu_operator import components as c
 from rgpu_operator import quantity, routing
-from rgpu_operator.context import Install
+from rgpu_operator.context import Install, Observed
 from rgpu_operator.desired import plan
 from rgpu_operator.kserve import Version
 from rgpu_operator.rules import keda_components
@@ -218,9 +218,9 @@ def specs(draw):
             }
     if draw(st.booleans()):
         spec["diarizer"]["hubTokenSecret"] = {"name": "hf", "key": "token"}
-    cache = draw(st.sampled_from(["None", "PVC", "LocalModelCache"]))
+    cache = draw(st.sampled_from(["None", "PVC", "Job", "LocalModelCache"]))
     spec["modelCache"] = {"type": cache}
-    if cache == "PVC":
+    if cache in ("PVC", "Job"):
         spec["modelCache"]["pvc"] = {"claimName": "models"}
     if cache == "LocalModelCache":
         spec["modelCache"]["localModelCache"] = {"nodeGroups": ["gpus"], "modelSize": "30Gi"}
@@ -267,6 +267,10 @@ def test_every_object_validates_and_invariants_hold(spec, version):
             text = json.dumps(obj)
             assert KEY not in text and base64.b64encode(KEY.encode()).decode() not in text
 
+    # modelCache.type Job: the cache Jobs (made when none exists yet) are valid batch/v1 Jobs.
+    for job in plan(body, install, Observed(model_jobs={}), key=KEY).cache_jobs:
+        validate_any(job)
+        assert job["metadata"]["namespace"] == "reflector" and "ownerReferences" not in job["metadata"]
     spec = p.spec
     blocked = {pr.component for pr in p.problems}
     written = [comp for comp in c.COMPONENTS if c.enabled(spec, comp) and comp.name not in blocked]

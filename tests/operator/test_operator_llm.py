@@ -197,17 +197,23 @@ def test_an_unknown_runtime_degrades_the_component_with_the_reason():
     assert "vllm-nope" in message and "servingRuntime" in message
 
 
-def test_the_local_model_cache_serves_the_runtime_the_same_uri():
+def test_the_job_model_cache_serves_the_runtime_its_pvc_path():
     uri = "s3://models/phi-4"
     body = full(
         {
-            "modelCache": {"type": "LocalModelCache", "localModelCache": {"nodeGroups": ["gpus"]}},
+            "modelCache": {"type": "Job", "pvc": {"claimName": "models"}},
             "llm": {"enabled": True, "model": {"name": "microsoft/phi-4", "storageUri": uri}},
         }
     )
-    present = plan(body, DEFAULTS).present
-    caches = [o for o in present if o["kind"] == "LocalModelCache"]
-    # KServe matches a LocalModelCache to an InferenceService by storageUri.
-    assert uri in {o["spec"]["sourceModelUri"] for o in caches}
-    isvc = next(o for o in present if o["metadata"]["name"] == "rgpu-llm")
-    assert isvc["spec"]["predictor"]["model"]["storageUri"] == uri
+    from rgpu_operator.context import Observed
+    from rgpu_operator.modelcache import CACHED, JobState, models
+
+    digest = next(d for d, m in models(defaulted_spec(body["spec"])).items() if m.source == uri)
+    waiting = plan(body, DEFAULTS, Observed(model_jobs={}))
+    assert "llm" in waiting.waiting_for_cache
+    assert not any(o["kind"] == "InferenceService" and o["metadata"]["name"] == "rgpu-llm" for o in waiting.present)
+    assert any(j["spec"]["template"]["spec"]["containers"][0]["args"][0] == uri for j in waiting.cache_jobs)
+    done = {d: JobState(CACHED) for d in models(defaulted_spec(body["spec"]))}
+    present = plan(body, DEFAULTS, Observed(model_jobs=done)).present
+    isvc = next(o for o in present if o["kind"] == "InferenceService" and o["metadata"]["name"] == "rgpu-llm")
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == f"pvc://models/models/{digest}"
