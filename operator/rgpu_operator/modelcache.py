@@ -134,6 +134,13 @@ def job(namespace: str, model: CacheModel, spec: Obj, image: str) -> Obj:
         if model.token.get("optional") is not None:
             ref["optional"] = bool(model.token["optional"])
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": ref}})
+    for item in settings.get("env") or []:
+        extra: Obj = {"name": item["name"]}
+        if "valueFrom" in item:
+            extra["valueFrom"] = {kind: dict(src) for kind, src in item["valueFrom"].items()}
+        else:
+            extra["value"] = item.get("value", "")
+        env.append(extra)
     resources = {
         kind: {**DEFAULT_RESOURCES[kind], **((settings.get("resources") or {}).get(kind) or {})}
         for kind in ("requests", "limits")
@@ -145,9 +152,10 @@ def job(namespace: str, model: CacheModel, spec: Obj, image: str) -> Obj:
         c.LABEL_COMPONENT: "model-cache",
         LABEL_MODEL: model.digest,
     }
+    account = settings.get("serviceAccountName") or ""
     pod: Obj = {
         "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
+        "automountServiceAccountToken": bool(account),
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": RUN_AS,
@@ -171,6 +179,8 @@ def job(namespace: str, model: CacheModel, spec: Obj, image: str) -> Obj:
             {"name": "tmp", "emptyDir": {}},
         ],
     }
+    if account:
+        pod["serviceAccountName"] = account
     if settings.get("nodeSelector"):
         pod["nodeSelector"] = dict(settings["nodeSelector"])
     if settings.get("tolerations"):

@@ -759,9 +759,9 @@ def spec_schema() -> Schema:
                         required=["claimName"],
                     ),
                     "job": _o(
-                        "The cache Jobs (type Job). They run non-root (uid 1000) with no service account "
-                        "token; a failed Job (status.modelCache says why) is replaced retrySeconds after "
-                        "it failed, at the next reconcile.",
+                        "The cache Jobs (type Job). They run non-root (uid 1000), with no service account "
+                        "token unless serviceAccountName is set; a failed Job (status.modelCache says why) "
+                        "is replaced retrySeconds after it failed, at the next reconcile.",
                         {
                             "nodeSelector": _map("Where the Jobs run, e.g. a CPU node pool."),
                             "tolerations": _a("Tolerations of the Jobs' pods.", _toleration(), maxItems=16),
@@ -779,6 +779,17 @@ def spec_schema() -> Schema:
                             "backoffLimit": _i("Pod retries inside one Job.", default=2, minimum=0, maximum=10),
                             "retrySeconds": _i(
                                 "After a Job failed, wait this long before replacing it.", default=300, minimum=0
+                            ),
+                            "env": {
+                                **_env(),
+                                "description": "Extra environment of the Job container: credentials the "
+                                "storage-initializer reads for s3:// or gs:// sources (e.g. AWS_ACCESS_KEY_ID, "
+                                "AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL from a Secret).",
+                            },
+                            "serviceAccountName": _s(
+                                "ServiceAccount the Jobs run as, for workload identity (IRSA, GKE); its token "
+                                "is then mounted. Empty: the namespace's default, with no token mounted.",
+                                maxLength=253,
                             ),
                         },
                         default={},

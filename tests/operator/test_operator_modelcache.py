@@ -166,3 +166,46 @@ async def test_two_resources_in_a_namespace_fetch_each_model_once(running):
     for name in ("a", "b"):
         await eventually(lambda n=name: obj(emu, ISVC, f"{n}-transcriber-live"), what=f"{name} isvc")
     assert len(live_names(emu, JOBS)) == 2
+
+
+def test_storage_credentials_and_workload_identity_reach_the_job():
+    spec = {
+        **SPEC,
+        "modelCache": {
+            **SPEC["modelCache"],
+            "job": {
+                "env": [{"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "s3", "key": "id"}}}],
+                "serviceAccountName": "model-fetcher",
+                "nodeSelector": {"pool": "cpu"},
+            },
+        },
+    }
+    p = plan(full(spec), DEFAULTS, Observed(model_jobs={}))
+    for job in p.cache_jobs:
+        validate_builtin(job)
+        pod = job["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == "model-fetcher" and pod["automountServiceAccountToken"] is True
+        assert pod["nodeSelector"] == {"pool": "cpu"}
+        assert {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "s3", "key": "id"}}} in pod[
+            "containers"
+        ][0]["env"]
+
+
+def test_warnings_for_a_read_only_claim_and_the_removed_local_model_cache():
+    body = full(SPEC)
+    p = plan(body, DEFAULTS, Observed(model_jobs={}, model_pvc_modes=("ReadOnlyMany",)))
+    assert any("cannot write it" in w for w in status.build(body, p, {}, None, "t")["warnings"])
+    legacy = full({"modelCache": {"type": "LocalModelCache", "localModelCache": {"nodeGroups": ["gpus"]}}})
+    p = plan(legacy, DEFAULTS, Observed(model_jobs={}))
+    assert p.cache_jobs == [] and not any(o["kind"] == "LocalModelCache" for o in p.present)
+    assert any("LocalModelCache was removed" in w for w in status.build(legacy, p, {}, None, "t")["warnings"])
+
+
+def test_type_job_needs_the_claim_in_the_crd_and_the_operator():
+    from operator_support import cel_errors
+
+    from rgpu_operator.rules import problems
+
+    body = full({"modelCache": {"type": "Job"}})
+    assert any("modelCache.pvc is required when type is PVC or Job" in e for e in cel_errors(openapi_schema(), body))
+    assert "cache-pvc" in [p.rule for p in problems(defaulted_spec(body["spec"]))]
