@@ -5,8 +5,8 @@ Per model, a batch/v1 Job on a CPU node runs KServe's storage-initializer image 
 ``RGPU_OPERATOR_STORAGE_INITIALIZER_IMAGE``) to copy it onto ``modelCache.pvc.claimName`` at
 ``models/<digest>``: a hub name is fetched as ``hf://<name>`` with the component's
 hubTokenSecret as ``HF_TOKEN``; any other storageUri (s3://, gs://, hf://, https://) is passed
-as is. The digest is of the source alone, so one model used by two components, or by two
-ReflectorGPUs in a namespace, is one Job and one directory. The Job has no owner reference (it
+as is. The digest is of the claim and the source, so one model used by two components, or by two
+ReflectorGPUs in a namespace with the same claim, is one Job and one directory. The Job has no owner reference (it
 may serve several owners); it is labelled and stays as the record of the cache. InferenceServices
 using the model are created only once its Job is Complete, and mount the files read-only through
 ``pvc://<claim>/models/<digest>``.
@@ -91,7 +91,9 @@ def for_model(spec: Obj, model: Mapping[str, Any]) -> CacheModel | None:
     source = _source(model)
     if source is None:
         return None
-    return CacheModel(source, names.digest(source), spec["modelCache"]["pvc"]["claimName"])
+    claim = spec["modelCache"]["pvc"]["claimName"]
+    # The claim is part of the identity: the same model for another claim is another cache.
+    return CacheModel(source, names.digest(f"{claim}\n{source}"), claim)
 
 
 def _model_block(spec: Obj, comp: c.Component) -> Mapping[str, Any] | None:

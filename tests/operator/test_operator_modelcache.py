@@ -209,3 +209,10 @@ def test_type_job_needs_the_claim_in_the_crd_and_the_operator():
     body = full({"modelCache": {"type": "Job"}})
     assert any("modelCache.pvc is required when type is PVC or Job" in e for e in cel_errors(openapi_schema(), body))
     assert "cache-pvc" in [p.rule for p in problems(defaulted_spec(body["spec"]))]
+
+
+def test_the_same_model_on_another_claim_is_another_cache():
+    other = {**SPEC, "modelCache": {**SPEC["modelCache"], "pvc": {"claimName": "other"}}}
+    a = {j["metadata"]["name"] for j in plan(full(SPEC), DEFAULTS, Observed(model_jobs={})).cache_jobs}
+    b = {j["metadata"]["name"] for j in plan(full(other), DEFAULTS, Observed(model_jobs={})).cache_jobs}
+    assert a.isdisjoint(b)
