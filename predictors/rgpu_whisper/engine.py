@@ -140,21 +140,57 @@ class WhisperEngine:
         results: list[ChunkTranscript] = [ChunkTranscript([], []) for _ in chunks]
         for seg in segments:
             idx = _owner(starts, seg.seek)
-            base = offsets[idx] / SAMPLE_RATE
-            results[idx].segments.append(
-                TextSegment(
-                    start=seg.start - base,
-                    end=seg.end - base,
-                    text=seg.text,
-                    tokens=tuple(seg.tokens),
-                    avg_logprob=float(seg.avg_logprob),
-                    compression_ratio=float(seg.compression_ratio),
-                    no_speech_prob=float(seg.no_speech_prob),
-                    temperature=float(seg.temperature or 0.0),
-                )
-            )
-            results[idx].words.extend(Word(w.word, w.start - base, w.end - base) for w in seg.words or ())
+            _append(results[idx], seg, offsets[idx] / SAMPLE_RATE)
+        threshold = self.settings.compression_ratio_threshold
+        for idx, result in enumerate(results):
+            if threshold > 0 and any(s.compression_ratio > threshold for s in result.segments):
+                results[idx] = self._redecode(language, chunks[idx])
         return results
+
+    def _redecode(self, language: str | None, chunk: Samples) -> ChunkTranscript:
+        """A chunk whose text repeats itself (compression ratio above the threshold: the decoder
+        looped) decoded again on its own by faster-whisper's sequential path, which raises the
+        temperature until the text stops repeating, as openai-whisper does. The batched pipeline
+        has no such fallback; loops are rare, so this costs nothing on ordinary speech."""
+        segments, _info = self.model.transcribe(
+            np.asarray(chunk, dtype=np.float32),
+            language=language,
+            beam_size=self.settings.beam_size,
+            word_timestamps=True,
+            temperature=_FALLBACK_TEMPERATURES,
+            compression_ratio_threshold=self.settings.compression_ratio_threshold,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        log.info(
+            "re-decoded a chunk whose text repeated (compression ratio above %s)",
+            self.settings.compression_ratio_threshold,
+        )
+        out = ChunkTranscript([], [])
+        for seg in segments:
+            _append(out, seg, 0.0)
+        return out
+
+
+#: openai-whisper's and faster-whisper's default temperature schedule.
+_FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def _append(result: ChunkTranscript, seg: Any, base: float) -> None:
+    """One faster-whisper segment (and its words), moved to its chunk's time base."""
+    result.segments.append(
+        TextSegment(
+            start=seg.start - base,
+            end=seg.end - base,
+            text=seg.text,
+            tokens=tuple(seg.tokens),
+            avg_logprob=float(seg.avg_logprob),
+            compression_ratio=float(seg.compression_ratio),
+            no_speech_prob=float(seg.no_speech_prob),
+            temperature=float(seg.temperature or 0.0),
+        )
+    )
+    result.words.extend(Word(w.word, w.start - base, w.end - base) for w in seg.words or ())
 
 
 def _owner(starts: list[int], seek: int) -> int:
