@@ -164,3 +164,39 @@ def test_server_vad_finds_the_turns_of_a_real_meeting():
         assert any(a - 0.1 <= mid <= b + 0.1 for a, b in spans), turn
     assert partials, "partial decodes are asked for while speech goes on"
     assert max_buffer <= 30.5 + 1, "the buffer holds one turn at most"
+
+
+def test_punctuation_or_case_changes_still_confirm_a_word():
+    stream = LiveStream(_ids(), None, None, LiveLimits(partial_interval_s=0.5))
+    (req,) = stream.append(np.zeros(SAMPLE_RATE, np.float32))
+    words = [Word(w, 0, 0) for w in (" hi", " there")]
+    assert stream.partial(req.item_id, words) == ""
+    assert stream.partial(req.item_id, [Word(w, 0, 0) for w in (" Hi,", " there.", " every")]) == "Hi, there."
+
+
+def test_a_final_decode_goes_ahead_of_queued_partial_work():
+    """``submit(first=True)``: a live turn's final decode is not stuck behind best-effort work."""
+    import asyncio
+    import time as _time
+
+    from rgpu_asr.batching import DynamicBatcher
+
+    order: list[str] = []
+
+    def run(key, items):
+        _time.sleep(0.1)
+        order.extend(items)
+        return items
+
+    async def main():
+        batcher: DynamicBatcher[str, str] = DynamicBatcher(run, max_batch=1, max_wait_s=0)
+        first = asyncio.create_task(batcher.submit(["busy"]))
+        await asyncio.sleep(0.03)  # the worker is inside the first call now
+        queued = [asyncio.create_task(batcher.submit([f"partial{i}"])) for i in range(2)]
+        await asyncio.sleep(0)
+        final = asyncio.create_task(batcher.submit(["final"], first=True))
+        await asyncio.gather(first, final, *queued)
+        batcher.close()
+
+    asyncio.run(main())
+    assert order == ["busy", "final", "partial0", "partial1"]

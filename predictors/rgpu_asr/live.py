@@ -169,6 +169,22 @@ class DecodeRequest:
 Event = SpeechStarted | SpeechStopped | Committed | Cleared | DecodeRequest
 
 
+def _norm(word: str) -> str:
+    """What two decodes must agree on: the word without case, spaces or punctuation (a later
+    decode that only adds a comma still confirms it)."""
+    return "".join(ch for ch in word.lower() if ch.isalnum())
+
+
+def _agree(a: list[str], b: list[str]) -> int:
+    """Length of the longest common prefix of two word lists, compared normalized."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if _norm(x) != _norm(y):
+            break
+        n += 1
+    return n
+
+
 def join_words(words: list[str], continuing: bool = False) -> str:
     """Words as text: Whisper's carry their leading space, Parakeet's do not (a space is put
     before those); ``continuing``: the text goes after words already sent."""
@@ -349,13 +365,9 @@ class LiveStream:
             return ""
         turn.partial_busy = False
         hypothesis = [w.word for w in words]
-        agreed: list[str] = []
-        for a, b in zip(turn.previous, hypothesis, strict=False):
-            if a != b:
-                break
-            agreed.append(a)
+        agreed = hypothesis[: _agree(turn.previous, hypothesis)]
         turn.previous = hypothesis
-        if len(agreed) <= len(turn.sent) or agreed[: len(turn.sent)] != turn.sent:
+        if len(agreed) <= len(turn.sent) or _agree(agreed, turn.sent) < len(turn.sent):
             return ""
         delta = join_words(agreed[len(turn.sent) :], continuing=bool(turn.sent))
         turn.sent = agreed
@@ -372,7 +384,7 @@ class LiveStream:
         turn = self._finals.pop(item_id, None)
         sent = turn.sent if turn is not None else []
         hypothesis = [w.word for w in words]
-        rest = hypothesis[len(sent) :] if hypothesis[: len(sent)] == sent else []
+        rest = hypothesis[len(sent) :] if _agree(hypothesis, sent) == len(sent) else []
         delta = join_words(rest, continuing=bool(sent))
         placed = [Word(w.word, w.start + offset_s, w.end + offset_s) for w in words]
         return delta, finalize_words(placed, ndigits=3)

@@ -112,11 +112,13 @@ class Transcriber:
         assert isinstance(found, str)
         return found
 
-    async def transcribe(self, job: Job, language: str | None) -> Transcript:
-        """``language`` as :meth:`resolve_language` gave it; ``None`` detects it for this job."""
+    async def transcribe(self, job: Job, language: str | None, first: bool = False) -> Transcript:
+        """``language`` as :meth:`resolve_language` gave it; ``None`` detects it for this job.
+        ``first``: ahead of queued work (a live turn's final decode before partial ones)."""
         if language is None:
             language = await self.detect(job)
-        results = await self.batcher.submit([c.audio(job.audio) for c in job.chunks], key=("transcribe", language))
+        pieces = [c.audio(job.audio) for c in job.chunks]
+        results = await self.batcher.submit(pieces, key=("transcribe", language), first=first)
         chunks = [r for r in results if isinstance(r, ChunkTranscript)]
         return assemble(job.chunks, chunks, language or "", job.duration_s)
 

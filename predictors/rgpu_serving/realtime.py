@@ -478,20 +478,22 @@ class Session:
                     task.add_done_callback(self._partials.discard)
 
     # ---- decoding ------------------------------------------------------------------------------
-    async def _decode(self, audio: Any) -> list[Word]:
+    async def _decode(self, audio: Any, final: bool) -> list[Word]:
         transcriber = self.host.transcriber
         if len(audio) > transcriber.engine.limits.max_chunk_s * SAMPLE_RATE:
             job = await asyncio.to_thread(transcriber.plan, audio)  # VAD-chunked: off the loop
         else:
             job = transcriber.plan(audio)
-        transcript = await transcriber.transcribe(job, self.language)
+        # A turn's final decode goes ahead of queued partial ones (someone waits on it; partials
+        # are best-effort and come again).
+        transcript = await transcriber.transcribe(job, self.language, first=final)
         if self.language is None and transcript.language:
             self.language = transcript.language  # detected once per session, not per decode
         return transcript.words
 
     async def _partial(self, request: DecodeRequest) -> None:
         try:
-            words = await self._decode(request.audio)
+            words = await self._decode(request.audio, final=False)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -516,7 +518,7 @@ class Session:
             request = await self._finals.get()
             seconds = len(request.audio) / SAMPLE_RATE
             try:
-                words = await self._decode(request.audio)
+                words = await self._decode(request.audio, final=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
