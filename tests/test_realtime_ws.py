@@ -427,6 +427,33 @@ def small_pod(tmp_path_factory):
     svc.stop()
 
 
+def test_turns_queued_beyond_the_bound_fail_at_once(small_pod):
+    """A client committing far faster than real time cannot queue unbounded audio: past
+    ``MAX_QUEUED_TURNS`` a turn gets ``.failed`` (``server_busy``) at once, and the session goes on."""
+    from rgpu_serving.realtime import MAX_QUEUED_TURNS
+
+    async def run():
+        async with websockets.connect(ws_url(small_pod), additional_headers=AUTH) as ws:
+            await recv(ws)
+            update = {
+                "type": "session.update",
+                "session": {"type": "transcription", "audio": {"input": {"turn_detection": None}}},
+            }
+            await ws.send(json.dumps(update))
+            await recv(ws)
+            half_second = base64.b64encode(b"\1\0" * 12_000).decode()
+            for _ in range(MAX_QUEUED_TURNS + 3):
+                await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": half_second}))
+                await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            while True:
+                event = await recv(ws, timeout=10)
+                if event["type"].endswith(".failed"):
+                    return event
+
+    event = asyncio.run(run())
+    assert event["error"]["code"] == "server_busy"
+
+
 def test_session_limits_on_the_live_pod(small_pod):
     """Beyond the per-replica limit the upgrade is refused with 503 + Retry-After; a session past
     its maximum duration gets an error event and is closed."""

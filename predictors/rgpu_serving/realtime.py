@@ -62,6 +62,9 @@ SUBPROTOCOL = "realtime"
 CLOSE_NORMAL = 1000
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_TRY_AGAIN_LATER = 1013
+#: Turns of one session waiting for their final decode; beyond it a turn fails at once (a client
+#: sending audio much faster than real time cannot queue unbounded audio).
+MAX_QUEUED_TURNS = 8
 
 
 class RealtimeHost(Protocol):
@@ -470,7 +473,10 @@ class Session:
             elif isinstance(ev, Cleared):
                 await self.send({"type": "input_audio_buffer.cleared"})
             elif isinstance(ev, DecodeRequest):
-                if ev.final:
+                if ev.final and self._finals.qsize() >= MAX_QUEUED_TURNS:
+                    self.stream.forget(ev.item_id)
+                    await self._failed(ev.item_id, "server_busy", f"more than {MAX_QUEUED_TURNS} turns await decoding")
+                elif ev.final:
                     self._finals.put_nowait(ev)
                 else:
                     task = asyncio.create_task(self._partial(ev), name=f"{self.id}-partial")
@@ -504,6 +510,16 @@ class Session:
         if delta:
             await self.send(self._delta(request.item_id, delta))
 
+    async def _failed(self, item_id: str, code: str, message: str) -> None:
+        await self.send(
+            {
+                "type": "conversation.item.input_audio_transcription.failed",
+                "item_id": item_id,
+                "content_index": 0,
+                "error": {"type": "server_error", "code": code, "message": message},
+            }
+        )
+
     def _delta(self, item_id: str, delta: str) -> dict[str, Any]:
         return {
             "type": "conversation.item.input_audio_transcription.delta",
@@ -524,14 +540,7 @@ class Session:
             except Exception as exc:
                 log.exception("transcription of %s failed", request.item_id)
                 self.stream.forget(request.item_id)
-                await self.send(
-                    {
-                        "type": "conversation.item.input_audio_transcription.failed",
-                        "item_id": request.item_id,
-                        "content_index": 0,
-                        "error": {"type": "server_error", "code": "transcription_failed", "message": str(exc)},
-                    }
-                )
+                await self._failed(request.item_id, "transcription_failed", str(exc))
                 continue
             record_audio(self.host.name, PATH, seconds)
             delta, placed = self.stream.final(request.item_id, words, request.offset_s)
