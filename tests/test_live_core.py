@@ -112,9 +112,11 @@ def test_partial_text_only_extends_a_prefix_two_decodes_agree_on():
 
 
 def test_words_without_leading_spaces_are_joined_with_spaces():
-    assert join_words(["hello", "world"]) == "hello world"
-    assert join_words([" Hello", " world."]) == "Hello world."
-    assert join_words(["again"], continuing=True) == " again"
+    assert join_words(["hello ", "world "]) == "hello world"  # Parakeet: a trailing space
+    assert join_words([" Hello", " world."]) == "Hello world."  # Whisper: a leading space
+    assert join_words(["again "], continuing=True) == " again"
+    assert join_words([" again"], continuing=True) == " again"
+    assert join_words(["你好", "世界"]) == "你好世界"  # no boundary marks: joined as they are
 
 
 def test_manual_buffer_is_capped_and_clear_keeps_the_clock():

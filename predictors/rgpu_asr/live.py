@@ -186,10 +186,16 @@ def _agree(a: list[str], b: list[str]) -> int:
 
 
 def join_words(words: list[str], continuing: bool = False) -> str:
-    """Words as text: Whisper's carry their leading space, Parakeet's do not (a space is put
-    before those); ``continuing``: the text goes after words already sent."""
-    out = "".join(w if w[:1].isspace() or (i == 0 and not continuing) else " " + w for i, w in enumerate(words))
-    return out if continuing else out.lstrip()
+    """Words as text. Engines mark word boundaries with a space: Whisper's words carry a leading
+    one, Parakeet's a trailing one; words with neither (Whisper in Chinese or Japanese) join as
+    they are. ``continuing``: the text goes after words already sent."""
+    out = ""
+    for i, word in enumerate(words):
+        spaced = word[:1].isspace() or word[-1:].isspace()
+        if spaced and (i > 0 or continuing):
+            out += " "
+        out += word.strip() if spaced else word
+    return out
 
 
 @dataclass

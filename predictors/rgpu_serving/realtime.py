@@ -491,8 +491,8 @@ class Session:
         else:
             job = transcriber.plan(audio)
         # A turn's final decode goes ahead of queued partial ones (someone waits on it; partials
-        # are best-effort and come again).
-        transcript = await transcriber.transcribe(job, self.language, first=final)
+        # are best-effort and come again); partial ones are the engine's cheaper draft decode.
+        transcript = await transcriber.transcribe(job, self.language, first=final, draft=not final)
         if self.language is None and transcript.language:
             self.language = transcript.language  # detected once per session, not per decode
         return transcript.words

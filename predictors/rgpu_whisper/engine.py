@@ -9,6 +9,7 @@ the first speech of several requests goes through one encoder pass.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,11 @@ class WhisperEngine:
         encoded = self.model.encode(features)
         return [str(found[0][0])[2:-2] for found in self.model.model.detect_language(encoded)]
 
-    def transcribe_batch(self, language: str | None, chunks: Sequence[Samples]) -> list[ChunkTranscript]:
+    def transcribe_batch(
+        self, language: str | None, chunks: Sequence[Samples], draft: bool = False
+    ) -> list[ChunkTranscript]:
+        """``draft`` (a live turn's partial text): greedy, without the word-alignment pass; its
+        words are the segment text's, timed with their segment."""
         assert self.pipeline is not None, "model not loaded"
         offsets, pieces, pos = [], [], 0
         for chunk in chunks:
@@ -133,8 +138,8 @@ class WhisperEngine:
             language=language,
             clip_timestamps=clips,
             batch_size=self.settings.batch_size,
-            beam_size=self.settings.beam_size,
-            word_timestamps=True,
+            beam_size=1 if draft else self.settings.beam_size,
+            word_timestamps=not draft,
         )
         starts = [off // _ALIGN for off in offsets]  # in Whisper frames, as Segment.seek is
         results: list[ChunkTranscript] = [ChunkTranscript([], []) for _ in chunks]
@@ -153,7 +158,11 @@ class WhisperEngine:
                     temperature=float(seg.temperature or 0.0),
                 )
             )
-            results[idx].words.extend(Word(w.word, w.start - base, w.end - base) for w in seg.words or ())
+            if draft:
+                start, end = seg.start - base, seg.end - base
+                results[idx].words.extend(Word(w, start, end) for w in re.findall(r"\s*\S+", seg.text))
+            else:
+                results[idx].words.extend(Word(w.word, w.start - base, w.end - base) for w in seg.words or ())
         return results
 
 
