@@ -151,7 +151,7 @@ def main() -> None:
 
         part = audio[: int(CONCURRENT_S * RATE) * 2]
         levels: dict[int, dict[str, float]] = {}
-        held = 1
+        held = 0  # the most sessions whose p95 first delta stayed within 2 s
         n = 1
         while n <= MAX_SESSIONS:
 
