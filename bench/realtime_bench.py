@@ -84,12 +84,19 @@ async def session(base: str, audio: bytes, start_delay: float = 0.0) -> dict[str
                 await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
 
         task = asyncio.create_task(sender())
+        last_event = time.perf_counter()
         while True:
             try:
-                event = json.loads(await asyncio.wait_for(ws.recv(), 30 if task.done() else 600))
+                event = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
             except TimeoutError:
-                break
-            now = time.perf_counter() - t0
+                # Done when all audio is sent and every turn completed (or nothing came for 30 s).
+                if task.done() and (
+                    all("completed" in items[i] for i in order) or time.perf_counter() - last_event > 30
+                ):
+                    break
+                continue
+            last_event = time.perf_counter()
+            now = last_event - t0
             kind, item = event["type"], event.get("item_id")
             if kind == "error":
                 raise RuntimeError(event)
@@ -100,6 +107,7 @@ async def session(base: str, audio: bytes, start_delay: float = 0.0) -> dict[str
                 items[item]["offset"] = event["audio_end_ms"] / 1000
             elif kind.endswith(".delta"):
                 items[item].setdefault("first_delta", now)
+                items[item]["deltas"] = items[item].get("deltas", "") + event["delta"]
             elif kind.endswith((".completed", ".failed")):
                 items[item]["completed"] = now
                 items[item]["transcript"] = event.get("transcript", "")
@@ -147,6 +155,11 @@ def main() -> None:
         one = asyncio.run(session(server.base, audio))
         live_text = " ".join(it.get("transcript", "") for it in one["items"])
         live_wer = wer(reference, live_text)
+        # Partial text: each turn's deltas vs as many words of its final transcript.
+        partial = [(it.get("deltas", ""), it.get("transcript", "")) for it in one["items"]]
+        delta_text = " ".join(d for d, _ in partial)
+        head_text = " ".join(" ".join(t.split()[: len(d.split())]) for d, t in partial)
+        partial_wer = wer(head_text, delta_text) if delta_text.strip() else float("nan")
         first, done = latencies([one])
 
         part = audio[: int(CONCURRENT_S * RATE) * 2]
@@ -173,6 +186,7 @@ def main() -> None:
     results = {
         "file_wer": file_wer,
         "realtime_wer": live_wer,
+        "partial_text_wer_vs_completed": partial_wer,
         "items": len(one["items"]),
         "first_delta_p50_s": percentile(first, 50),
         "first_delta_p95_s": percentile(first, 95),
@@ -190,6 +204,7 @@ def main() -> None:
             "server VAD defaults",
             f"  WER: realtime {live_wer:.1%} vs file path {file_wer:.1%} -> {100 * (live_wer - file_wer):+.1f} points "
             "(target within 3)",
+            f"  partial text (the deltas) vs the same words of .completed: WER {partial_wer:.1%}",
             f"  speech start -> first delta: p50 {results['first_delta_p50_s']:.2f} s, p95 "
             f"{results['first_delta_p95_s']:.2f} s (target p95 < 1.5 s; {len(first)} turns)",
             f"  speech end -> completed: p50 {results['completed_p50_s']:.2f} s, "
