@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from . import diarized_bench, diarizer_bench, fuzz_bench, llm_bench, load_bench, parakeet_bench, whisper_bench
+from . import (
+    diarized_bench,
+    diarizer_bench,
+    fuzz_bench,
+    llm_bench,
+    load_bench,
+    parakeet_bench,
+    realtime_bench,
+    whisper_bench,
+)
 
 BENCHES = {
     "whisper": whisper_bench.main,
@@ -14,6 +23,7 @@ BENCHES = {
     "llm": llm_bench.main,
     "load": load_bench.main,
     "fuzz": fuzz_bench.main,
+    "realtime": realtime_bench.main,
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client import exposition as _exposition
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +28,8 @@ BATCH_SIZE = Histogram(
     "reflector_gpu_batch_items", "Items per model call", ["predictor"], buckets=(1, 2, 4, 8, 16, 32, 64)
 )
 
+#: Realtime WebSocket sessions are long-lived: counted here, not against the HTTP admission limit.
+REALTIME_SESSIONS = Gauge("reflector_gpu_realtime_sessions", "Open realtime WebSocket sessions", ["predictor"])
 
 log = logging.getLogger("rgpu.metrics")
 
