@@ -12,6 +12,7 @@ from . import (
     load_bench,
     parakeet_bench,
     realtime_bench,
+    scaling_sim,
     whisper_bench,
 )
 
@@ -24,6 +25,7 @@ BENCHES = {
     "load": load_bench.main,
     "fuzz": fuzz_bench.main,
     "realtime": realtime_bench.main,
+    "scaling": scaling_sim.main,
 }
 
 

@@ -52,7 +52,8 @@ def main() -> None:
     env = {
         "REFLECTOR_GPU_LOCAL_PREDICTORS": "whisper",
         "REFLECTOR_GPU_WHISPER_MODEL": str(whisper_base_dir()),
-        "REFLECTOR_GPU_MAX_PENDING_REQUESTS": str(max(CONCURRENCY, 64)),
+        "REFLECTOR_GPU_MAX_IN_FLIGHT": str(CONCURRENCY),
+        "REFLECTOR_GPU_MAX_QUEUED": "32",
     }
     with local_service("whisper", env, tmp / "uploads") as server:
         print(

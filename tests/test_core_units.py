@@ -216,15 +216,93 @@ def test_batcher_fails_only_the_item_whose_result_is_an_exception():
     assert isinstance(second, ValueError) and str(second) == "bad 2"
 
 
-def test_admission_answers_503_with_retry_after_beyond_the_bound():
-    adm = Admission(limit=1, retry_after_s=7)
-    with adm.admit():
+def _gauge(name: str, route: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, {"route": route}) or 0.0
+
+
+def test_admission_queues_fifo_then_answers_503_with_retry_after_beyond_the_queue():
+    """One in flight, two queued (served in arrival order), the fourth refused at once; the
+    gauges count each state and the wait histogram sees every admitted request."""
+    route = "/unit-fifo"
+    waits_before = _gauge("reflector_gpu_queue_wait_seconds_count", route)
+
+    async def main():
+        adm = Admission(max_in_flight=1, max_queued=2, retry_after_s=7)
+        order: list[int] = []
+        release = asyncio.Event()
+
+        async def work(i: int):
+            async with adm.admit(route):
+                order.append(i)
+                await release.wait()
+
+        tasks = [asyncio.create_task(work(i)) for i in range(3)]
+        await asyncio.sleep(0.01)
+        assert (adm.in_flight, adm.queued) == (1, 2)
+        assert _gauge("reflector_gpu_inflight_requests", route) == 1
+        assert _gauge("reflector_gpu_queued_requests", route) == 2
         with pytest.raises(ApiError) as e:
-            with adm.admit():
+            async with adm.admit(route):
                 pass
-    assert e.value.status_code == 503 and e.value.headers == {"Retry-After": "7"}
-    with adm.admit():
-        pass
+        release.set()
+        await asyncio.gather(*tasks)
+        assert order == [0, 1, 2]
+        assert (adm.in_flight, adm.queued) == (0, 0)
+        return e.value
+
+    err = asyncio.run(main())
+    assert err.status_code == 503 and err.headers == {"Retry-After": "7"}
+    assert "1 + 2" in str(err.detail)
+    assert _gauge("reflector_gpu_inflight_requests", route) == 0
+    assert _gauge("reflector_gpu_queued_requests", route) == 0
+    assert _gauge("reflector_gpu_queue_wait_seconds_count", route) - waits_before == 3
+
+
+def test_admission_a_cancelled_waiter_leaves_the_queue_and_frees_nothing_twice():
+    route = "/unit-cancel"
+
+    async def main():
+        adm = Admission(max_in_flight=1, max_queued=1, retry_after_s=1)
+        release = asyncio.Event()
+
+        async def hold():
+            async with adm.admit(route):
+                await release.wait()
+
+        async def wait_then_run():
+            async with adm.admit(route):
+                pass
+
+        first = asyncio.create_task(hold())
+        await asyncio.sleep(0)
+        waiter = asyncio.create_task(wait_then_run())
+        await asyncio.sleep(0.01)
+        assert adm.queued == 1
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        assert adm.queued == 0 and adm.in_flight == 1
+        release.set()
+        await first
+        assert adm.in_flight == 0
+        async with adm.admit(route):  # the slot is free again
+            assert adm.in_flight == 1
+
+    asyncio.run(main())
+    assert _gauge("reflector_gpu_queued_requests", route) == 0
+
+
+def test_admission_limits_from_settings_defaults_and_the_deprecated_total():
+    from rgpu_serving.settings import ServingSettings
+
+    assert ServingSettings().admission_limits(1, 4) == (1, 4)
+    assert ServingSettings(max_in_flight=3, max_queued=0).admission_limits(1, 4) == (3, 0)
+    # REFLECTOR_GPU_MAX_PENDING_REQUESTS alone: the same total held, in flight first.
+    assert ServingSettings(max_pending_requests=4).admission_limits(10, 20) == (4, 0)
+    assert ServingSettings(max_pending_requests=6).admission_limits(1, 4) == (1, 5)
+    # The new setting wins over the deprecated one.
+    assert ServingSettings(max_pending_requests=6, max_queued=2).admission_limits(1, 4) == (1, 2)
 
 
 def test_graceful_shutdown_drains_on_sigterm_only_once():

@@ -25,12 +25,14 @@ def run() -> None:
     import kopf
 
     from . import handlers  # noqa: F401 - registers the handlers
+    from .metrics import serve as serve_metrics
     from .peering import kopf_options
     from .settings import Settings
 
     settings = Settings.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    serve_metrics(settings.metrics_port)
     options = kopf_options(settings, now_s=time.time(), jitter=random.randrange(1000))
     asyncio.run(kopf.operator(**options, liveness_endpoint=liveness))
 

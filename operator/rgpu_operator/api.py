@@ -216,6 +216,26 @@ class Kube:
             raise
         return True
 
+    async def serves(self, api_version: str, kind: str) -> bool:
+        """API discovery: does the server serve ``kind`` in ``api_version`` (``group/version``)?
+        ``GET /apis/<group>/<version>`` is open to every authenticated client (``system:discovery``),
+        so a namespaced operator can ask too. 404: the group/version is not served."""
+
+        async def fetch(client: lightkube.AsyncClient) -> dict[str, Any]:
+            # lightkube has no discovery call; its httpx client carries the cluster's base URL and auth.
+            http = client._client._client
+            response = await http.get(f"/apis/{api_version}")
+            response.raise_for_status()
+            return dict(response.json())
+
+        try:
+            found = await self._call(f"GET /apis/{api_version}", fetch)
+        except ApiError as exc:
+            if exc.not_found:
+                return False
+            raise
+        return any(r.get("kind") == kind and "/" not in r.get("name", "") for r in found.get("resources") or [])
+
     async def patch_status(self, obj: Mapping[str, Any], status: Mapping[str, Any]) -> None:
         """JSON merge patch of the status subresource (``None`` values remove keys)."""
         api_version, kind, namespace, name = _ref(obj)

@@ -15,8 +15,23 @@ from . import API_VERSION, FIELD_MANAGER, GROUP, KIND, names
 
 #: The env var naming the model (hub name or local directory) a predictor loads.
 ENV_MODEL = contract.ENV_MODEL
-#: How many requests a predictor holds at once before answering 503 + Retry-After.
-ENV_MAX_CONCURRENCY = contract.ENV_MAX_PENDING_REQUESTS
+#: Admission per pod: requests worked on at once, and requests waiting behind them (503 beyond).
+ENV_MAX_IN_FLIGHT = contract.ENV_MAX_IN_FLIGHT
+ENV_MAX_QUEUED = contract.ENV_MAX_QUEUED
+
+#: Component -> default (maxInFlight, maxQueued); docs/scaling.md has the arithmetic. The
+#: predictors' own defaults (``default_limits``) are the same.
+ADMISSION: dict[str, tuple[int, int]] = {
+    "transcriber-live": (10, 20),
+    "transcriber-file": (2, 8),
+    "diarizer": (1, 4),
+    "translator": (4, 16),
+    "llm": (4, 16),
+    "padding": (4, 16),
+}
+#: ``autoscaling.class`` values: KServe's ``serving.kserve.io/autoscalerClass`` (constants.go,
+#: ``AutoscalerAllowedClassList``: hpa, external, keda, none).
+AUTOSCALER_CLASSES = ("none", "keda", "hpa")
 
 #: Common labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
 LABEL_NAME = "app.kubernetes.io/name"
@@ -74,6 +89,15 @@ def dedicated_routes(component: Component) -> tuple[str, tuple[str, ...]]:
     (``/transcriber-file``: diarized uploads reach the file pool by path)."""
     paths = contract.DEDICATED_ROUTES.get(component.name, ())
     return (f"/{component.name}" if paths else "", paths)
+
+
+def target_in_flight(block: dict[str, Any]) -> int:
+    """The autoscaling target: ``targetInFlight``, else the deprecated ``targetConcurrency``, else
+    ``maxInFlight``."""
+    for key in ("targetInFlight", "targetConcurrency", "maxInFlight"):
+        if block.get(key) is not None:
+            return int(block[key])
+    raise KeyError("maxInFlight")  # defaulted by the schema
 
 
 def block(spec: dict[str, Any], component: Component) -> dict[str, Any]:

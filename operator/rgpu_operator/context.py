@@ -48,3 +48,8 @@ class Observed:
     deployment_modes: Mapping[str, str] = field(default_factory=dict)
     #: Another ReflectorGPU (``namespace/name``) owns this one's ingress host; its route is withheld.
     host_taken_by: str | None = None
+    #: API discovery says the cluster serves ``monitoring.coreos.com/v1`` PodMonitor; ``render``
+    #: assumes it does.
+    podmonitor_served: bool = False
+    #: modelCache.type PVC: the claim's access modes (empty: the claim was not found); None: not read.
+    model_pvc_modes: tuple[str, ...] | None = None

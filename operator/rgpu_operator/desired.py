@@ -13,7 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import components as c
-from . import images, inferenceservice, kserve, llmroute, llmruntime, modelcache, networkpolicy, routing, rules, secret
+from . import (
+    images,
+    inferenceservice,
+    kserve,
+    llmroute,
+    llmruntime,
+    modelcache,
+    monitoring,
+    networkpolicy,
+    routing,
+    rules,
+    secret,
+)
 from .context import Install, Observed
 from .inferenceservice import ISVC_API_VERSION
 from .schema import defaulted_spec
@@ -48,6 +60,10 @@ class Plan:
     images: dict[str, str] = field(default_factory=dict)
     #: The ingress host belongs to this other ReflectorGPU; no route is made.
     host_taken_by: str | None = None
+    #: The API serves PodMonitor (API discovery); status says when one is wanted but cannot be.
+    podmonitor_served: bool = False
+    #: modelCache.type PVC: the claim's access modes as read (None: not read, empty: not found).
+    model_pvc_modes: tuple[str, ...] | None = None
     #: A child applied only once another is written (the LLM's HTTPRoute needs its
     #: SecurityPolicy: without it the route would reach a runtime that checks no key).
     requires: dict[Ref, Ref] = field(default_factory=dict)
@@ -75,6 +91,7 @@ def child_refs(owner: str) -> list[Ref]:
         Ref("networking.k8s.io/v1", "NetworkPolicy", c.legacy_networkpolicy_name(owner)),
         Ref("networking.k8s.io/v1", "Ingress", c.routing_name(owner)),
         Ref("gateway.networking.k8s.io/v1", "HTTPRoute", c.routing_name(owner)),
+        Ref(monitoring.API_VERSION, monitoring.KIND, monitoring.podmonitor_name(owner)),
         # The LLM's own routes before their policy: deleted in this order, the route goes first.
         Ref("gateway.networking.k8s.io/v1", "HTTPRoute", llmroute.route_name(owner)),
         Ref("networking.k8s.io/v1", "Ingress", llmroute.route_name(owner)),
@@ -88,8 +105,15 @@ def plan(owner: Obj, install: Install, observed: Observed | None = None, key: st
     observed = observed or Observed()
     spec = defaulted_spec(owner.get("spec"))
     spec["llm"]["runtime"] = llmruntime.resolve(owner, spec)
-    out = Plan(spec=spec, install=install, owns_secret=secret.wanted(spec), problems=rules.problems(spec))
+    out = Plan(
+        spec=spec,
+        install=install,
+        owns_secret=secret.wanted(spec),
+        problems=rules.problems(spec) + rules.install_problems(spec, install.kserve),
+    )
     out.host_taken_by = observed.host_taken_by
+    out.podmonitor_served = observed.podmonitor_served
+    out.model_pvc_modes = observed.model_pvc_modes
     name = owner["metadata"]["name"]
     pinned = images.pinned_from(owner)
     for comp in c.COMPONENTS:
@@ -127,9 +151,14 @@ def plan(owner: Obj, install: Install, observed: Observed | None = None, key: st
             if obj["kind"] == "HTTPRoute" and policies:
                 out.requires[ref(obj)] = ref(policies[0])
     out.present.extend(modelcache.build_all(owner, spec))
+    if monitoring.wanted(spec) and observed.podmonitor_served:
+        out.present.append(monitoring.podmonitor(owner, spec))
     wanted = {ref(obj) for obj in out.present}
     keep = {
         Ref(ISVC_API_VERSION, "InferenceService", c.isvc_name(name, c.BY_NAME[b])) for b in blocked if b is not None
     } | {Ref("networking.k8s.io/v1", "NetworkPolicy", c.networkpolicy_name(name, c.BY_NAME[b])) for b in blocked if b}
+    # A kind the API does not serve has nothing to delete (and answers every call with 404).
+    if not observed.podmonitor_served:
+        keep.add(Ref(monitoring.API_VERSION, monitoring.KIND, monitoring.podmonitor_name(name)))
     out.absent = [r for r in child_refs(name) if r not in wanted and r not in keep]
     return out

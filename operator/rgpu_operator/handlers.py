@@ -16,7 +16,7 @@ from typing import Any
 
 import kopf
 
-from . import API_VERSION, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION, peering, probe
+from . import API_VERSION, FIELD_MANAGER, GROUP, KIND, PLURAL, VERSION, metrics, peering, probe
 from .api import ApiError, Kube
 from .context import Install
 from .kserve import Version, parse_version, version_from_image
@@ -171,11 +171,12 @@ async def _run(namespace: str, name: str, memo: kopf.Memo) -> None:
     """Reconcile under the per-object lock; re-read there, because the triggering body may
     predate our own last status write (and a stale status would be rewritten)."""
     settings: Settings = memo["settings"]
-    async with _lock(memo, namespace, name):
+    async with _lock(memo, namespace, name), metrics.reconciling() as timer:
         try:
             outcome = await reconcile_resource(memo["kube"], settings, memo, namespace, name)
         except ApiError as exc:
             raise kopf.TemporaryError(f"API call failed: {exc}", delay=settings.api_backoff_seconds * 4) from exc
+        timer.result = "gone" if outcome is None else "retry" if outcome.retry else "ok"
     if outcome is not None and outcome.retry:
         raise kopf.TemporaryError(
             "some children failed transiently: " + "; ".join(outcome.retry), delay=settings.api_backoff_seconds * 4

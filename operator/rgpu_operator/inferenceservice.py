@@ -8,7 +8,11 @@ pods), probes on KServe's health routes, a non-root read-only container, and:
   or HTTPRoute of its own for it (``RawIngressReconciler.Reconcile``,
   ``kube_ingress_reconciler.go``; ``RawHTTPRouteReconciler.Reconcile``), which would reach the
   predictor around ours;
-- the deployment mode under the name the installed KServe knows (:mod:`kserve`);
+- the deployment mode under the name the installed KServe knows (:mod:`kserve`), and the
+  autoscaler the component's ``autoscaling.class`` asks for (:mod:`autoscaling`: KEDA on in-flight
+  + queued requests, fixed replicas, or CPU for padding);
+- admission per pod from ``maxInFlight`` / ``maxQueued`` (``REFLECTOR_GPU_MAX_IN_FLIGHT`` /
+  ``_MAX_QUEUED``);
 - ``/metrics`` on its own port and the API docs off (``REFLECTOR_GPU_METRICS_PORT``,
   ``REFLECTOR_GPU_API_DOCS``), so the serving port only answers authenticated contract routes;
 - a second, named container port for metrics: KServe's raw Service maps the first port to 80
@@ -23,16 +27,14 @@ from typing import Any
 
 import rgpu_contract as contract
 
+from . import autoscaling, diarization, kserve, quantity, sizing
 from . import components as c
-from . import diarization, kserve, quantity, sizing
 from .context import Install
 
 ISVC_API_VERSION = "serving.kserve.io/v1beta1"
 CONTAINER_NAME = "kserve-container"
 APIKEY_VOLUME = "apikeys"
 TMP_VOLUME = "tmp"
-#: CPU utilisation target for the HPA in Standard mode (HPA cannot scale on concurrency).
-RAW_CPU_TARGET = 80
 RUN_AS = 10001  # the uid the images create (images/*.Dockerfile)
 #: Hugging Face's token variable (huggingface_hub reads it; the diarizer falls back to it).
 ENV_HUB_TOKEN = "HF_TOKEN"
@@ -130,7 +132,8 @@ def _env(spec: Obj, component: c.Component, block: Obj, wiring: list[Obj] | None
     model, uri = model_source(spec, component)
     env: list[Obj] = [
         {"name": contract.ENV_API_KEY_FILE, "value": contract.API_KEY_MOUNT_DIR},
-        {"name": c.ENV_MAX_CONCURRENCY, "value": str(block["targetConcurrency"])},
+        {"name": c.ENV_MAX_IN_FLIGHT, "value": str(block["maxInFlight"])},
+        {"name": c.ENV_MAX_QUEUED, "value": str(block["maxQueued"])},
         {"name": contract.ENV_SHUTDOWN_DRAIN_S, "value": str(SHUTDOWN_DRAIN_S)},
         {"name": contract.ENV_SHUTDOWN_GRACE_S, "value": str(shutdown_grace_s(component))},
         {"name": contract.ENV_METRICS_PORT, "value": str(contract.METRICS_PORT)},
@@ -195,7 +198,9 @@ def build(owner: Obj, spec: Obj, component: c.Component, install: Install, image
 
     meta = c.metadata(owner, c.isvc_name(name, component), component.name)
     meta["labels"][kserve.LABEL_VISIBILITY] = kserve.CLUSTER_LOCAL
-    meta["annotations"] = {kserve.ANN_DEPLOYMENT_MODE: mode, kserve.ANN_AUTOSCALER_CLASS: "hpa"}
+    namespace = owner["metadata"]["namespace"]
+    klass, scaling = autoscaling.predictor_fields(spec, component, block, install, namespace, meta["name"])
+    meta["annotations"] = {kserve.ANN_DEPLOYMENT_MODE: mode, kserve.ANN_AUTOSCALER_CLASS: klass}
 
     on_node, model_volume = _model_on_node(spec, component)
     tmp_gi = sizing.tmp_size_gi(spec, component, block, on_node)
@@ -245,10 +250,7 @@ def build(owner: Obj, spec: Obj, component: c.Component, install: Install, image
     }
     strategy = block["deploymentStrategy"]
     predictor_spec: Obj = {
-        "minReplicas": block["minReplicas"],
-        "maxReplicas": block["maxReplicas"],
-        "scaleMetric": "cpu",
-        "scaleTarget": RAW_CPU_TARGET,
+        **scaling,
         "deploymentStrategy": {
             "type": "RollingUpdate",
             "rollingUpdate": {"maxSurge": strategy["maxSurge"], "maxUnavailable": strategy["maxUnavailable"]},

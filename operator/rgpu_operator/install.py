@@ -10,6 +10,7 @@ from . import API_VERSION, FIELD_MANAGER, KIND, __version__, peering, rbac
 NAMESPACE = "reflector-gpu-system"
 IMAGE = f"ghcr.io/monadical-sas/reflector-gpu-operator:{__version__}"
 HEALTH_PORT = 8080
+METRICS_PORT = 8081
 
 
 def _labels() -> dict[str, Any]:
@@ -53,6 +54,7 @@ def deployment(ns: str = NAMESPACE, watch_namespaces: str = "", image: str = IMA
         {"name": "RGPU_OPERATOR_POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "RGPU_OPERATOR_POD_LABELS", "value": pod_labels()},
         {"name": "RGPU_OPERATOR_HEALTH_PORT", "value": str(HEALTH_PORT)},
+        {"name": "RGPU_OPERATOR_METRICS_PORT", "value": str(METRICS_PORT)},
     ]
     container = {
         "name": "operator",
@@ -60,7 +62,10 @@ def deployment(ns: str = NAMESPACE, watch_namespaces: str = "", image: str = IMA
         "imagePullPolicy": "IfNotPresent",
         "command": ["python", "-m", "rgpu_operator"],
         "env": env,
-        "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+        ],
         "livenessProbe": {
             "httpGet": {"path": "/healthz", "port": "health"},
             "initialDelaySeconds": 10,
@@ -194,14 +199,16 @@ def samples() -> dict[str, dict[str, Any]]:
                 "transcriber": {
                     "engine": "parakeet",
                     "model": {"name": "nvidia/parakeet-tdt-0.6b-v2"},
-                    "live": {"minReplicas": 1, "maxReplicas": 4},
-                    "file": {"minReplicas": 1, "maxReplicas": 2},
+                    # Scaled by KEDA (through KServe) on in-flight + queued requests.
+                    "live": {"minReplicas": 1, "maxReplicas": 4, "autoscaling": {"class": "keda"}},
+                    "file": {"minReplicas": 1, "maxReplicas": 2, "autoscaling": {"class": "keda"}},
                 },
                 # pyannote is small (< 100 MB of weights): an A10G is plenty. Its pipelines are
                 # gated on the hub: the token comes from a Secret.
                 "diarizer": {
                     "pool": "a10g",
                     "maxReplicas": 2,
+                    "autoscaling": {"class": "keda"},
                     "model": {"name": "pyannote/speaker-diarization-community-1"},
                     "hubTokenSecret": {"name": "hf-token", "key": "token"},
                 },
@@ -218,6 +225,7 @@ def samples() -> dict[str, dict[str, Any]]:
                     "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
                 },
                 "networkPolicy": {"edge": {"preset": "ingress-nginx"}},
+                "keda": {"serverAddress": "http://prometheus-operated.monitoring.svc:9090"},
                 "auth": {"additionalKeys": [{"name": "reflector-gpu-next-key", "key": "apikey"}]},
             },
         ),

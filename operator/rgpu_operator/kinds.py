@@ -20,6 +20,7 @@ CUSTOM: tuple[tuple[str, str, str, str, bool], ...] = (
     ("serving.kserve.io", "v1beta1", "InferenceService", "inferenceservices", True),
     ("serving.kserve.io", "v1alpha1", "LocalModelCache", "localmodelcaches", False),
     ("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", True),
+    ("monitoring.coreos.com", "v1", "PodMonitor", "podmonitors", True),
     ("gateway.envoyproxy.io", "v1alpha1", "SecurityPolicy", "securitypolicies", True),
     (peering.GROUP, peering.VERSION, peering.CLUSTER_KIND, peering.CLUSTER_PLURAL, False),
     (peering.GROUP, peering.VERSION, peering.NAMESPACED_KIND, peering.NAMESPACED_PLURAL, True),

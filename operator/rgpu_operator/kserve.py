@@ -46,6 +46,9 @@ CANONICAL = {LEGACY_RAW: STANDARD, LEGACY_SERVERLESS: KNATIVE}
 NEW_NAMES_SINCE = (0, 16)
 #: The oldest version the operator supports (``autoScaling.metrics``/KEDA need 0.15).
 OLDEST = (0, 15)
+#: The first version whose External metrics take ``authenticationRef`` (``ExtMetricAuthentication``
+#: in ``component.go``; v0.15's has ``metric`` and ``target`` only).
+KEDA_AUTH_SINCE = (0, 16)
 #: What ``render`` assumes when no version is given: the newest line the tests emulate.
 LATEST = (0, 20)
 

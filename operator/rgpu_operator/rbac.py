@@ -36,10 +36,14 @@ def rules(*, cluster: bool = True) -> list[Obj]:
         # The generated API-key Secret by name; named Secrets are only checked to exist.
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", *WRITE]},
         {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", *WRITE]},
+        # modelCache.type PVC: the claim's access modes, for status.warnings (read only).
+        {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get"]},
         # list: the Ingresses and HTTPRoutes KServe made for our InferenceServices are found by
         # their owner reference and deleted.
         {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "list", *WRITE]},
         {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"], "verbs": ["get", "list", *WRITE]},
+        # The PodMonitor for the predictors' metrics (when the API serves the kind).
+        {"apiGroups": ["monitoring.coreos.com"], "resources": ["podmonitors"], "verbs": ["get", *WRITE]},
         # Envoy Gateway's extAuth in front of the LLM on KServe's runtime (llmroute).
         {"apiGroups": ["gateway.envoyproxy.io"], "resources": ["securitypolicies"], "verbs": ["get", *WRITE]},
         # Events on ReflectorGPUs (ours and kopf's).

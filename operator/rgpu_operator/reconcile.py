@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import API_VERSION, KIND, kserve, llmruntime, secret
+from . import API_VERSION, KIND, kserve, llmruntime, monitoring, secret
 from . import components as c
 from . import status as status_builder
 from .api import ApiError, Kube
@@ -116,7 +116,16 @@ async def _observe(kube: Kube, owner: Obj, options: Options) -> tuple[dict[str, 
     taken = None
     if (owner.get("spec") or {}).get("ingress", {}).get("enabled"):
         taken = host_taken_by(owner, await _others(kube, options.scope))
-    return isvcs, Observed(deployment_modes=modes, host_taken_by=taken)
+    # Asked on every reconcile, also when disabled: a PodMonitor made earlier is then deleted.
+    served = await kube.serves(monitoring.API_VERSION, monitoring.KIND)
+    pvc_modes = None
+    cache = (owner.get("spec") or {}).get("modelCache") or {}
+    if cache.get("type") == "PVC" and (cache.get("pvc") or {}).get("claimName"):
+        claim = await kube.get("v1", "PersistentVolumeClaim", meta["namespace"], cache["pvc"]["claimName"])
+        pvc_modes = tuple(((claim or {}).get("spec") or {}).get("accessModes") or ()) if claim else ()
+    return isvcs, Observed(
+        deployment_modes=modes, host_taken_by=taken, podmonitor_served=served, model_pvc_modes=pvc_modes
+    )
 
 
 async def reconcile(

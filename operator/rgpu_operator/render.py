@@ -4,7 +4,8 @@ For reviewers and GitOps diffs (Argo CD, Flux): the operator stays the owner of 
 so the output is for reading and diffing, never for committing and applying. The ReflectorGPU
 comes out defaulted as the API server stores it, the children as the operator writes them (their
 quantities already in the API server's canonical form). The API-key Secret shows its keys with
-empty values. Owner references carry a placeholder uid (the API server assigns the real one).
+empty values. Owner references carry a placeholder uid (the API server assigns the real one). The
+PodMonitor is shown as on a cluster that serves the kind (the operator asks API discovery).
 
 A CR the CRD or the operator would refuse is not rendered: the refusal names the field path and
 the rule, and the command exits 2.
@@ -20,7 +21,7 @@ from typing import Any
 import jsonschema
 
 from . import API_VERSION, KIND
-from .context import Install
+from .context import Install, Observed
 from .desired import plan
 from .rules import Problem
 from .schema import apply_defaults, openapi_schema
@@ -36,6 +37,7 @@ ORDER = (
     "HTTPRoute",
     "Ingress",
     "LocalModelCache",
+    "PodMonitor",
 )
 
 
@@ -83,7 +85,12 @@ def render_one(cr: Obj, install: Install, namespace: str | None = None) -> Rende
     name = f"{meta['namespace']}/{meta.get('name')}"
     problems = _schema_problems(body)
     if not problems:
-        found = plan({**body, "metadata": {**body["metadata"], "uid": PLACEHOLDER_UID}}, install)
+        # As on a cluster running the Prometheus Operator (the reconciler asks API discovery).
+        found = plan(
+            {**body, "metadata": {**body["metadata"], "uid": PLACEHOLDER_UID}},
+            install,
+            Observed(podmonitor_served=True),
+        )
         problems = found.problems
     if problems:
         raise Refused(name, problems)

@@ -18,7 +18,17 @@ from typing import Any
 
 from . import sizing
 from .components import COMPONENTS, Component, block, enabled
-from .schema import DNS_LABEL, LLM_NEEDS_GPU, PATH_ENV, SECRET_ENV, cel_rules
+from .kserve import KEDA_AUTH_SINCE, Version
+from .schema import (
+    DNS_LABEL,
+    KEDA_NEEDS_PROMETHEUS,
+    LLM_NEEDS_GPU,
+    NO_CPU_SCALING,
+    NO_SCALE_TO_ZERO,
+    PATH_ENV,
+    SECRET_ENV,
+    cel_rules,
+)
 
 SECRET_NAME = re.compile(SECRET_ENV)
 NO_KNATIVE = cel_rules()[0]["message"]
@@ -67,13 +77,10 @@ def _block_problems(spec: dict[str, Any], comp: Component) -> Iterator[Problem]:
             f"{path}.minReplicas", "replicas-order", "minReplicas must be less than or equal to maxReplicas", comp.name
         )
     if b["minReplicas"] < 1:
-        yield Problem(
-            f"{path}.minReplicas",
-            "no-scale-to-zero",
-            "minReplicas: 0 (scale to zero) is not supported: KServe's Standard mode needs a request-holding "
-            "proxy for it (docs/operator.md, Autoscaling)",
-            comp.name,
-        )
+        yield Problem(f"{path}.minReplicas", "no-scale-to-zero", NO_SCALE_TO_ZERO, comp.name)
+    klass = b["autoscaling"]["class"]
+    if comp.gpu and klass == "hpa":
+        yield Problem(f"{path}.autoscaling.class", "no-cpu-scaling", NO_CPU_SCALING, comp.name)
     for kind in ("requests", "limits"):
         extra = set((b.get("resources") or {}).get(kind) or {}) - SIZED
         if extra:
@@ -84,6 +91,27 @@ def _block_problems(spec: dict[str, Any], comp: Component) -> Iterator[Problem]:
                 comp.name,
             )
     yield from _env_problems(b.get("env") or [], f"{path}.env", comp.name)
+
+
+def keda_components(spec: dict[str, Any]) -> list[Component]:
+    """Enabled components whose autoscaling.class is keda."""
+    return [c for c in COMPONENTS if enabled(spec, c) and block(spec, c)["autoscaling"]["class"] == "keda"]
+
+
+def install_problems(spec: dict[str, Any], kserve: Version) -> list[Problem]:
+    """What the installed KServe cannot do (its version is the operator's setting, not the CR's):
+    ``authenticationRef`` on an External metric needs 0.16 (``ExtMetricAuthentication``,
+    component.go; absent from v0.15's API, whose CRD prunes it)."""
+    if spec["keda"]["authenticationRef"] and keda_components(spec) and kserve.tuple < KEDA_AUTH_SINCE:
+        return [
+            Problem(
+                "spec.keda.authenticationRef",
+                "keda-auth-version",
+                f"keda.authenticationRef needs KServe {KEDA_AUTH_SINCE[0]}.{KEDA_AUTH_SINCE[1]} or later; "
+                f"this cluster's is {kserve}",
+            )
+        ]
+    return []
 
 
 def spec_problems(spec: dict[str, Any]) -> list[Problem]:
@@ -115,6 +143,8 @@ def spec_problems(spec: dict[str, Any]) -> list[Problem]:
             out.append(
                 Problem(f"{comp.path}.pool", "pool-exists", f"{comp.path}.pool must name an entry of spec.pools")
             )
+    if keda_components(spec) and not spec["keda"]["serverAddress"]:
+        out.append(Problem("spec.keda.serverAddress", "keda-server", KEDA_NEEDS_PROMETHEUS))
     ing = spec["ingress"]
     if ing["enabled"] and not ing.get("host"):
         out.append(Problem("spec.ingress.host", "host-required", "ingress.host is required when ingress is enabled"))

@@ -16,7 +16,7 @@ from typing import Any
 import rgpu_contract as contract
 
 from . import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION, llmruntime
-from .components import COMPONENTS, LABEL_CLIENT
+from .components import ADMISSION, AUTOSCALER_CLASSES, COMPONENTS, LABEL_CLIENT
 from .settings import EDGE_PRESETS
 
 #: Accepted so a CR naming them gets a clear CEL message instead of a silent prune; only the raw
@@ -43,6 +43,21 @@ Schema = dict[str, Any]
 #: Refusal of llm.runtime huggingface on a CPU pool (CEL messageExpression and rules.py).
 LLM_NEEDS_GPU = (
     "llm.runtime huggingface needs GPUs: pool {pool} has none (gpu.count 0); use runtime custom on CPU pools"
+)
+
+#: Messages shared by the CEL rules and their twins in :mod:`rules`.
+NO_SCALE_TO_ZERO = (
+    "minReplicas: 0 (scale to zero) is not supported: KServe's Standard mode needs a request-holding proxy "
+    "for it, and KEDA's HTTP add-on collides with KServe's own ScaledObject (docs/scaling.md, Scale to zero)"
+)
+NO_CPU_SCALING = (
+    "autoscaling.class hpa scales on CPU utilisation, which says nothing about a busy GPU: use "
+    "autoscaling.class keda (KServe's KEDA autoscaler on in-flight + queued requests, docs/scaling.md) "
+    "or none (fixed replicas)"
+)
+KEDA_NEEDS_PROMETHEUS = (
+    "autoscaling.class keda needs spec.keda.serverAddress (the Prometheus KEDA queries for "
+    "reflector_gpu_inflight_requests + reflector_gpu_queued_requests)"
 )
 
 # --- tiny schema helpers -----------------------------------------------------------------
@@ -225,7 +240,26 @@ def _strategy(gpu: bool) -> Schema:
     )
 
 
-def _scaling(desc: str, pool: str, concurrency: int, *, gpu: bool = True, model: bool = False) -> Schema:
+def _autoscaling(gpu: bool) -> Schema:
+    why = (
+        "none (default): fixed at minReplicas (KServe's autoscalerClass none; maxReplicas is not used). "
+        "keda: KServe's KEDA ScaledObject on in-flight + queued requests "
+        "(reflector_gpu_inflight_requests + reflector_gpu_queued_requests from Prometheus, "
+        "spec.keda.serverAddress), targetInFlight per replica. hpa (CPU utilisation) is refused: CPU "
+        "says nothing about a busy GPU."
+        if gpu
+        else "hpa (default): CPU utilisation at 80% (this component runs on CPU). keda: in-flight + queued "
+        "requests from Prometheus, as for the GPU components. none: fixed at minReplicas."
+    )
+    return _o(
+        "How replicas follow load (docs/scaling.md). " + why,
+        {"class": _s("The autoscaler.", enum=list(AUTOSCALER_CLASSES), default="none" if gpu else "hpa")},
+        default={},
+    )
+
+
+def _scaling(desc: str, pool: str, limits: tuple[int, int], *, gpu: bool = True, model: bool = False) -> Schema:
+    in_flight, queued = limits
     props: Schema = {
         "minReplicas": _i(
             "Fewest predictor pods (at least 1: scale to zero is not supported).",
@@ -233,14 +267,42 @@ def _scaling(desc: str, pool: str, concurrency: int, *, gpu: bool = True, model:
             maximum=MAX_REPLICAS,
             default=1,
         ),
-        "maxReplicas": _i("Most predictor pods; must be >= minReplicas.", minimum=1, maximum=MAX_REPLICAS, default=1),
-        "targetConcurrency": _i(
-            "In-flight requests per pod: the predictor's admission limit, above which it answers 503 "
-            "with Retry-After (also what /tmp is sized for).",
+        "maxReplicas": _i(
+            "Most predictor pods; must be >= minReplicas. Used by autoscaling.class keda and hpa.",
+            minimum=1,
+            maximum=MAX_REPLICAS,
+            default=1,
+        ),
+        "maxInFlight": _i(
+            "Requests one pod works on at once (REFLECTOR_GPU_MAX_IN_FLIGHT); /tmp is sized for this many "
+            "spooled files. docs/scaling.md has the arithmetic behind the default.",
             minimum=1,
             maximum=1000,
-            default=concurrency,
+            default=in_flight,
         ),
+        "maxQueued": _i(
+            "Requests one pod holds waiting, first come first served, behind those in flight "
+            "(REFLECTOR_GPU_MAX_QUEUED); beyond it the pod answers 503 with Retry-After. Sized so a queued "
+            "request still finishes within Reflector's timeout (docs/scaling.md).",
+            minimum=0,
+            maximum=10000,
+            default=queued,
+        ),
+        "targetInFlight": _i(
+            "Autoscaling target: in-flight + queued requests per pod above which KEDA adds a pod "
+            "(autoscaling.class keda). Default: targetConcurrency when set, else maxInFlight (a pod "
+            "is scaled past once it queues).",
+            minimum=1,
+            maximum=10000,
+        ),
+        "targetConcurrency": _i(
+            "Deprecated (it was both the admission limit and the scaling target): use maxInFlight, "
+            "maxQueued and targetInFlight. When set, it is read as targetInFlight (if that is unset) "
+            "only; admission follows maxInFlight and maxQueued.",
+            minimum=1,
+            maximum=1000,
+        ),
+        "autoscaling": _autoscaling(gpu),
         "resources": _resources(),
         "deploymentStrategy": _strategy(gpu),
         "serviceAccountName": _s(
@@ -282,19 +344,29 @@ def _scaling(desc: str, pool: str, concurrency: int, *, gpu: bool = True, model:
                 },
                 {
                     "rule": "self.minReplicas >= 1",
-                    "message": "minReplicas: 0 (scale to zero) is not supported: KServe's Standard mode needs a "
-                    "request-holding proxy for it (docs/operator.md, Autoscaling)",
+                    "message": NO_SCALE_TO_ZERO,
                     "fieldPath": ".minReplicas",
                 },
+                *(
+                    [
+                        {
+                            "rule": "self.autoscaling.class != 'hpa'",
+                            "message": NO_CPU_SCALING,
+                            "fieldPath": ".autoscaling.class",
+                        }
+                    ]
+                    if gpu
+                    else []
+                ),
             ]
         },
     )
 
 
 def _component(
-    desc: str, pool: str, concurrency: int, enabled: bool, *, model: bool = True, gpu: bool = True
+    desc: str, pool: str, limits: tuple[int, int], enabled: bool, *, model: bool = True, gpu: bool = True
 ) -> Schema:
-    out = _scaling(desc, pool, concurrency, gpu=gpu, model=model)
+    out = _scaling(desc, pool, limits, gpu=gpu, model=model)
     out["properties"]["enabled"] = _b("Deploy this component.", enabled)
     return out
 
@@ -404,7 +476,7 @@ def _llm(pool: str) -> Schema:
     out = _component(
         "The LLM Reflector's summaries, topics and titles use (OpenAI chat completions; docs/llm.md).",
         pool,
-        4,
+        ADMISSION["llm"],
         False,
     )
     props = out["properties"]
@@ -467,17 +539,17 @@ def spec_schema() -> Schema:
             "live": _scaling(
                 "Short clips: high concurrency, batched into one model call.",
                 comps["transcriber-live"].default_pool,
-                10,
+                ADMISSION["transcriber-live"],
             ),
             "file": _scaling(
                 "Long recordings fetched by URL: VAD-chunked, low concurrency.",
                 comps["transcriber-file"].default_pool,
-                2,
+                ADMISSION["transcriber-file"],
             ),
         },
         default={},
     )
-    translator = _component("Text translation.", comps["translator"].default_pool, 4, True)
+    translator = _component("Text translation.", comps["translator"].default_pool, ADMISSION["translator"], True)
     translator["properties"]["engine"] = _s(
         "Model family; it must match the model (nllb: facebook/nllb-200-*, m2m100: facebook/m2m100_*, "
         "marian: Helsinki-NLP/opus-mt-*).",
@@ -549,13 +621,18 @@ def spec_schema() -> Schema:
             "diarizer": _component(
                 "Speaker diarization (pyannote); one request at a time per GPU.",
                 comps["diarizer"].default_pool,
-                1,
+                ADMISSION["diarizer"],
                 True,
             ),
             "translator": translator,
             "llm": _llm(comps["llm"].default_pool),
             "padding": _component(
-                "Audio padding job (CPU only).", comps["padding"].default_pool, 4, True, model=False, gpu=False
+                "Audio padding job (CPU only).",
+                comps["padding"].default_pool,
+                ADMISSION["padding"],
+                True,
+                model=False,
+                gpu=False,
             ),
             "files": _o(
                 "Largest files the predictors accept: each is spooled to /tmp, whose size follows.",
@@ -667,7 +744,10 @@ def spec_schema() -> Schema:
                         default="None",
                     ),
                     "pvc": _o(
-                        "The PersistentVolumeClaim holding models (type PVC).",
+                        "The PersistentVolumeClaim holding models (type PVC). It must be ReadOnlyMany or "
+                        "ReadWriteMany when a component's replicas can land on several nodes (maxReplicas > 1 "
+                        "with autoscaling): a ReadWriteOnce volume attaches to one node only, so pods elsewhere "
+                        "never start. status.warnings says so.",
                         {
                             "claimName": _s("PVC name in this namespace."),
                         },
@@ -698,6 +778,54 @@ def spec_schema() -> Schema:
                     ]
                 },
             ),
+            "monitoring": _o(
+                "Prometheus Operator objects for the predictors' metrics.",
+                {
+                    "podMonitor": _o(
+                        "A PodMonitor scraping every predictor pod's metrics port (9090, /metrics), made "
+                        "when the API serves monitoring.coreos.com/v1 PodMonitor (API discovery); status "
+                        "says when it cannot be. KEDA autoscaling reads what it scrapes.",
+                        {
+                            "enabled": _b("Make the PodMonitor when the kind is served.", True),
+                            "interval": _s(
+                                "Scrape interval.", default="15s", pattern=r"^(0|([0-9]+(ms|s|m|h))+)$", maxLength=16
+                            ),
+                            "labels": _map(
+                                "Extra labels on the PodMonitor, e.g. release: kube-prometheus-stack for a "
+                                "Prometheus whose podMonitorSelector needs it."
+                            ),
+                        },
+                        default={},
+                    )
+                },
+                default={},
+            ),
+            "keda": _o(
+                "Where KEDA reads the predictors' load, for components with autoscaling.class keda: "
+                "KServe (0.15 or later, Standard mode) creates a KEDA ScaledObject with one Prometheus "
+                "trigger per component, sum(reflector_gpu_inflight_requests + reflector_gpu_queued_requests) "
+                "over its pods, target targetInFlight per pod. Prometheus must scrape the predictors' "
+                "metrics port (9090) with namespace and pod labels (e.g. a PodMonitor).",
+                {
+                    "serverAddress": _s(
+                        "Prometheus base URL KEDA queries, e.g. http://prometheus-operated.monitoring.svc:9090.",
+                        default="",
+                        maxLength=2048,
+                    ),
+                    "authenticationRef": _s(
+                        "Name of a KEDA TriggerAuthentication in this namespace for that Prometheus; needs "
+                        "KServe 0.16 or later (the operator refuses it on older KServe).",
+                        default="",
+                        maxLength=253,
+                    ),
+                    "authModes": _s(
+                        "KEDA's Prometheus authModes with authenticationRef (bearer, basic, tls, custom).",
+                        default="",
+                        maxLength=63,
+                    ),
+                },
+                default={},
+            ),
             "urlAllowlist": _a(
                 "Host names or CIDRs that user-supplied URLs (audio_file_url, "
                 "padding URLs) may reach despite the private-address guard.",
@@ -722,6 +850,16 @@ def _pool_rule(path: str, guard: str = "") -> Schema:
     }
 
 
+def _keda_uses() -> list[str]:
+    """CEL: each enabled component whose autoscaling.class is keda."""
+    out = []
+    for comp in COMPONENTS:
+        path = f"self.{comp.section}" + (f".{comp.profile}" if comp.profile else "")
+        uses = f"{path}.autoscaling.class == 'keda'"
+        out.append(uses if comp.section == "transcriber" else f"({path}.enabled && {uses})")
+    return out
+
+
 def cel_rules() -> list[Schema]:
     """Cross-field rules on spec (evaluated by the API server; twins in :mod:`rules`)."""
     return [
@@ -737,6 +875,11 @@ def cel_rules() -> list[Schema]:
         _pool_rule("self.diarizer", "self.diarizer.enabled"),
         _pool_rule("self.translator", "self.translator.enabled"),
         _pool_rule("self.llm", "self.llm.enabled"),
+        {
+            "rule": "!(" + " || ".join(_keda_uses()) + ") || self.keda.serverAddress != ''",
+            "message": KEDA_NEEDS_PROMETHEUS,
+            "fieldPath": ".keda.serverAddress",
+        },
         {
             "rule": "!self.llm.enabled || !has(self.llm.runtime) || self.llm.runtime != 'huggingface' "
             "|| !(self.llm.pool in self.pools) || self.pools[self.llm.pool].gpu.count > 0",
@@ -784,6 +927,17 @@ def status_schema() -> Schema:
             "message": _s("The detail: KServe's or the API server's message, or the predictor's readiness answer."),
             "url": _s("In-cluster URL of the predictor."),
             "image": _s("The image it runs."),
+            "autoscaling": _o(
+                "How its replicas follow load.",
+                {
+                    "class": _s("autoscaling.class: keda, hpa or none."),
+                    "query": _s(
+                        "With keda: the Prometheus query KEDA runs (one series: in-flight + queued requests "
+                        "over the component's pods)."
+                    ),
+                    "targetInFlight": _i("With keda: in-flight + queued requests per pod KEDA aims for."),
+                },
+            ),
         },
     )
     secret_ref = _o(
@@ -830,6 +984,18 @@ def status_schema() -> Schema:
                 },
             ),
             "modelCaches": _a("LocalModelCaches the operator created (cluster-scoped).", _s("Name.")),
+            "warnings": _a(
+                "What works now but may not later, e.g. a ReadWriteOnce model PVC for a component that can scale "
+                "past one node.",
+                _s("A warning."),
+            ),
+            "monitoring": _o(
+                "Monitoring objects.",
+                {
+                    "podMonitor": _s("Name of the PodMonitor made for the predictors, when there is one."),
+                    "message": _s("Why there is none although monitoring.podMonitor.enabled is set."),
+                },
+            ),
             llmruntime.STATUS_FIELD: _s(
                 "The LLM runtime resolved for this resource (spec.llm.runtime, or the operator's choice "
                 "when unset); kept so an unset field never switches it.",

@@ -105,6 +105,8 @@ class Settings:
     api_backoff_seconds: float = 0.5
     #: Port of kopf's liveness endpoint (``/healthz``); 0 disables it.
     health_port: int = 8080
+    #: Port of the operator's Prometheus metrics (reconciles, durations); 0 disables it.
+    metrics_port: int = 8081
     #: Name of the kopf peering object (ClusterKopfPeering, or a KopfPeering per watched
     #: namespace) shared by the replicas; empty runs standalone (one replica only).
     peering: str = ""
@@ -141,6 +143,7 @@ class Settings:
             api_attempts=int(_float(source, "API_ATTEMPTS", cls.api_attempts)),
             api_backoff_seconds=_float(source, "API_BACKOFF_SECONDS", cls.api_backoff_seconds),
             health_port=int(get("HEALTH_PORT", str(cls.health_port))),
+            metrics_port=int(get("METRICS_PORT", str(cls.metrics_port))),
             peering=get("PEERING", "").strip(),
             priority=_int_or_none(source, "PRIORITY"),
         )

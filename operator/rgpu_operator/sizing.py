@@ -140,10 +140,11 @@ def _ceil_gi(value: Decimal) -> int:
 
 
 def tmp_size_gi(spec: dict[str, Any], component: Component, block: dict[str, Any], model_on_node: bool) -> int:
-    """The /tmp emptyDir: every admitted request's spool files at the cap, the hub cache when the
+    """The /tmp emptyDir: every in-flight request's spool files at the cap (queued requests
+    have not read their body yet), the hub cache when the
     model is downloaded by the predictor itself, and headroom."""
     size = SIZES[component.name]
-    spool = cap_bytes(spec, size.spools) * size.files_per_request * int(block["targetConcurrency"])
+    spool = cap_bytes(spec, size.spools) * size.files_per_request * int(block["maxInFlight"])
     model = size.model_disk_gi if model_on_node else 0
     return _ceil_gi(spool) + model + TMP_HEADROOM_GI
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import rgpu_contract as contract
 
+from . import autoscaling, kserve, llmruntime, monitoring, reflector_env, routing
 from . import components as c
-from . import kserve, llmruntime, reflector_env, routing
 from .desired import Plan
-from .inferenceservice import apikey_sources
+from .inferenceservice import apikey_sources, model_source
 
 Obj = dict[str, Any]
 FAILED_TRANSITIONS = {"BlockedByFailedLoad", "InvalidSpec"}
@@ -118,6 +118,55 @@ def _set(
     return cond
 
 
+#: Access modes that let pods on several nodes mount one claim.
+SHARED_MODES = ("ReadOnlyMany", "ReadWriteMany")
+
+
+def _most_pods(block: Obj) -> int:
+    """Pods a component can run: minReplicas under autoscaling.class none, else maxReplicas."""
+    return int(block["minReplicas"] if block["autoscaling"]["class"] == "none" else block["maxReplicas"])
+
+
+def _warnings(plan: Plan) -> list[str]:
+    """A model PVC that is missing, or ReadWriteOnce while a component using it can scale past one
+    pod (pods on other nodes could not mount it)."""
+    spec, modes = plan.spec, plan.model_pvc_modes
+    cache = spec["modelCache"]
+    if cache["type"] != "PVC" or "pvc" not in cache or modes is None:
+        return []
+    claim = cache["pvc"]["claimName"]
+    if not modes:
+        return [f"modelCache.pvc: PersistentVolumeClaim {claim} not found; pods using it cannot start"]
+    if set(modes) & set(SHARED_MODES):
+        return []
+    scaling = [
+        comp.name
+        for comp in c.COMPONENTS
+        if c.enabled(spec, comp)
+        and (model_source(spec, comp)[1] or "").startswith(f"pvc://{claim}/")
+        and _most_pods(c.block(spec, comp)) > 1
+    ]
+    if not scaling:
+        return []
+    return [
+        f"modelCache.pvc: PersistentVolumeClaim {claim} is {'/'.join(modes)}, which attaches to one node; "
+        f"{', '.join(scaling)} can run more than one pod, and a pod on another node would not start: use "
+        "ReadOnlyMany or ReadWriteMany"
+    ]
+
+
+def _monitoring(plan: Plan) -> Obj:
+    made = [o["metadata"]["name"] for o in plan.present if o["kind"] == monitoring.KIND]
+    if made:
+        return {"podMonitor": made[0]}
+    if monitoring.wanted(plan.spec) and not plan.podmonitor_served:
+        return {
+            "message": f"the API does not serve {monitoring.API_VERSION} {monitoring.KIND} (install the "
+            "Prometheus Operator, or scrape port 9090 of the predictor pods another way)"
+        }
+    return {}
+
+
 def build(
     owner: Obj,
     plan: Plan,
@@ -156,6 +205,7 @@ def build(
             "message": message[:MESSAGE_MAX],
             "url": routing.in_cluster_url(namespace, name, comp, domain),
             "image": plan.images.get(c.predictor(spec, comp)) or f"(the {llmruntime.serving_runtime(spec)} runtime's)",
+            "autoscaling": autoscaling.status(spec, comp, namespace, c.isvc_name(name, comp)),
         }
     states = [v["state"] for v in comps.values()]
     degraded = [k for k, v in comps.items() if v["state"] == "Degraded"]
@@ -213,6 +263,8 @@ def build(
         "apiKeySecret": dict(primary),
         llmruntime.STATUS_FIELD: spec["llm"]["runtime"],
         "modelCaches": sorted(o["metadata"]["name"] for o in plan.present if o["kind"] == "LocalModelCache"),
+        "monitoring": _monitoring(plan),
+        "warnings": _warnings(plan),
     }
     if generation is not None:
         out["observedGeneration"] = generation

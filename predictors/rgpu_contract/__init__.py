@@ -31,8 +31,18 @@ ENV_URL_ALLOWLIST = "REFLECTOR_GPU_URL_ALLOWLIST"
 #: The model a predictor loads (hub name or directory; ``/mnt/models`` with a storageUri) when
 #: its own ``REFLECTOR_GPU_<PREDICTOR>_MODEL`` is unset. Set by the operator.
 ENV_MODEL = "REFLECTOR_GPU_MODEL"
-#: Requests a predictor holds at once before answering 503 + Retry-After.
+#: Admission (docs/scaling.md): requests a replica works on at once, and requests it holds
+#: waiting (FIFO) behind them; beyond both, 503 + Retry-After. The operator sets both from a
+#: component's ``maxInFlight`` / ``maxQueued``.
+ENV_MAX_IN_FLIGHT = "REFLECTOR_GPU_MAX_IN_FLIGHT"
+ENV_MAX_QUEUED = "REFLECTOR_GPU_MAX_QUEUED"
+#: Deprecated: the total held at once (split into in flight + queued when it alone is set).
 ENV_MAX_PENDING_REQUESTS = "REFLECTOR_GPU_MAX_PENDING_REQUESTS"
+#: Prometheus series the admission exports, by ``route``; the operator's KEDA trigger sums the
+#: two gauges for a component's pods.
+METRIC_INFLIGHT = "reflector_gpu_inflight_requests"
+METRIC_QUEUED = "reflector_gpu_queued_requests"
+METRIC_QUEUE_WAIT = "reflector_gpu_queue_wait_seconds"
 #: Port for ``/metrics`` (``0``: on the API port, unauthenticated; the local mode's default).
 #: The KServe entry point defaults to ``METRICS_PORT``; the operator sets it explicitly.
 ENV_METRICS_PORT = "REFLECTOR_GPU_METRICS_PORT"

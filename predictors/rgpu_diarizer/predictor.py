@@ -1,7 +1,9 @@
 """The diarizer predictor: ``POST /diarize`` (Reflector's contract) and KServe V1/V2.
 
-Requests are admitted up to ``1 + REFLECTOR_GPU_DIARIZER_MAX_QUEUED`` (downloading, waiting, or
-running; the engine runs one at a time per device); beyond that they get 503 + ``Retry-After``.
+One request is worked on at a time by default (``REFLECTOR_GPU_MAX_IN_FLIGHT``, 1: downloading
+and diarizing; the engine runs one at a time per device anyway) and up to
+``REFLECTOR_GPU_MAX_QUEUED`` (default 4; the deprecated ``REFLECTOR_GPU_DIARIZER_MAX_QUEUED``
+when that is unset) wait behind it; beyond that, 503 + ``Retry-After`` (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import rgpu_contract as contract
-from rgpu_serving.admission import Admission
 from rgpu_serving.errors import ApiError
 from rgpu_serving.fetch import download
 from rgpu_serving.known_speakers import LARGE_FIELDS, known_speakers
@@ -110,10 +111,14 @@ class DiarizerPredictor(EnginePredictor[DiarizerEngine]):
     v1_instance = DiarizeInstance
     v1_example = "{'instances': [{'audio_b64': '<base64 audio>'} or {'audio_file_url': '...'}]}"
 
+    default_limits = (1, 4)
+    admission_what = "diarization requests"
+
     def __init__(self, name: str, engine: DiarizerEngine, settings: ServingSettings):
         super().__init__(name, engine, settings)
-        limit = max(1, min(settings.max_pending_requests, 1 + max(0, engine.settings.max_queued)))
-        self.admission = Admission(limit, settings.retry_after_s, what="diarization requests")
+        legacy = engine.settings.max_queued
+        if legacy is not None and settings.max_queued is None and settings.max_pending_requests is None:
+            self.admission = self.make_admission(self.default_limits[0], legacy)
 
     async def _run(
         self, path: Path, filename: str | None, content_type: str | None, options: DiarizeOptions, route: str

@@ -18,8 +18,8 @@ class DiarizerSettings(BaseSettings):
     #: Where hub downloads are cached (``HF_HUB_OFFLINE=1`` forbids downloads).
     cache_dir: str | None = None
     device: str = "auto"  # auto | cpu | cuda | cuda:<n>
-    #: Requests waiting for the device behind the one being diarized; beyond it 503 + Retry-After.
-    max_queued: int = 8
+    #: Deprecated: use REFLECTOR_GPU_MAX_QUEUED (the serving core's admission queue), which wins.
+    max_queued: int | None = Field(None, ge=0)
     #: Longest recording accepted, in seconds (413 beyond); bounds the memory one request takes.
     max_duration_s: float = 4 * 3600.0
     #: Largest num_speakers/min_speakers/max_speakers a request may ask for (400 beyond); pyannote

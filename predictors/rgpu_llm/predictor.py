@@ -166,11 +166,11 @@ class LLMPredictor(EnginePredictor[LLMEngine]):
     def _model_id(self, requested: str | None) -> str:
         return requested if requested in self.model_names() else self.name
 
-    def _stream(self, requests: list[GenRequest], first, piece, final, tail) -> StreamingResponse:
+    async def _stream(self, route: str, requests: list[GenRequest], first, piece, final, tail) -> StreamingResponse:
         """SSE: ``first(i)`` per choice, ``piece(i, text)`` as text is decoded, ``final(i, result)``,
         ``tail(results)`` (usage), then ``[DONE]``. Admission is held until the stream ends."""
-        admitted = self.admission.admit()
-        admitted.__enter__()
+        admitted = self.admission.admit(route)
+        await admitted.__aenter__()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
@@ -207,7 +207,7 @@ class LLMPredictor(EnginePredictor[LLMEngine]):
                     req.cancelled = True  # a client that went away frees its batch rows
                 if not task.done():
                     task.cancel()
-                admitted.__exit__(None, None, None)
+                await admitted.__aexit__(None, None, None)
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -236,14 +236,15 @@ class LLMPredictor(EnginePredictor[LLMEngine]):
                 event["usage"] = oa.usage(len(ids), sum(r.completion_tokens for r in results))
                 return event
 
-            return self._stream(
+            return await self._stream(
+                CHAT_PATH,
                 requests,
                 first=lambda i: oa.chat_chunk(cid, model, created, i, {"role": "assistant", "content": ""}),
                 piece=lambda i, text: oa.chat_chunk(cid, model, created, i, {"content": text}),
                 final=lambda i, r: oa.chat_chunk(cid, model, created, i, {}, oa.finish(r.finish_reason)),
                 tail=tail,
             )
-        with self.admission.admit():
+        async with self.admission.admit(CHAT_PATH):
             results = await self.batcher.submit(requests)
         return JSONResponse(oa.chat_completion(cid, model, created, results, len(ids)))
 
@@ -283,14 +284,15 @@ class LLMPredictor(EnginePredictor[LLMEngine]):
                 event["usage"] = oa.usage(len(ids), sum(r.completion_tokens for r in results))
                 return event
 
-            return self._stream(
+            return await self._stream(
+                COMPLETIONS_PATH,
                 requests,
                 first=lambda i: oa.text_chunk(cid, model, created, i, echo) if echo else None,
                 piece=lambda i, text: oa.text_chunk(cid, model, created, i, text),
                 final=lambda i, r: oa.text_chunk(cid, model, created, i, "", oa.finish(r.finish_reason)),
                 tail=tail,
             )
-        with self.admission.admit():
+        async with self.admission.admit(COMPLETIONS_PATH):
             results = await self.batcher.submit(requests)
         texts = [echo + r.text for r in results]
         return JSONResponse(oa.text_completion(cid, model, created, texts, results, len(ids)))
@@ -335,7 +337,7 @@ class LLMPredictor(EnginePredictor[LLMEngine]):
 
     async def llm(self, body: LLMRequest) -> dict:
         self.require_ready()
-        with self.admission.admit():
+        async with self.admission.admit(contract.LLM_PATH):
             return {"text": await self._generate_llm(body.prompt, body.gen_schema, body.gen_cfg)}
 
     # ---- KServe V1 / V2 protocol -------------------------------------------------------

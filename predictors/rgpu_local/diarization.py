@@ -3,7 +3,7 @@ process, fed the samples the transcriber already decoded (one decode per request
 and diarization run at the same time, each on its own thread).
 
 It goes through the diarizer predictor's readiness and admission, so a diarized transcription
-counts against the diarizer's queue (``REFLECTOR_GPU_DIARIZER_MAX_QUEUED``) like a ``/diarize``
+counts against the diarizer's queue (``REFLECTOR_GPU_MAX_IN_FLIGHT`` / ``_MAX_QUEUED``) like a ``/diarize``
 call, and a diarizer that failed to load answers 503 with the reason.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+import rgpu_contract as contract
 from rgpu_asr.diarization import AudioSource, Diarization, DiarizationFailed, ReferenceClip
 from rgpu_asr.errors import CoreError
 from rgpu_asr.speakers import SpeakerHints, SpeakerTurn
@@ -40,7 +41,7 @@ class LocalDiarizer:
         p.require_ready()
         engine = p.engine
         options = engine.options(**hints.as_params(), exclusive=True)
-        with p.admission.admit():
+        async with p.admission.admit(contract.DIARIZE_PATH):
             try:
                 if source.samples is not None:
                     result = await engine.diarize_samples(await source.samples(), options, references)

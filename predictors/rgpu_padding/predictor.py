@@ -51,6 +51,9 @@ class PadRequest(BaseModel):
 
 
 class PaddingPredictor(Predictor):
+    #: Downloads and uploads dominate; encoding is bounded apart (max_concurrent_jobs).
+    default_limits = (4, 16)
+
     def __init__(self, name: str, settings: ServingSettings, padding: PaddingSettings):
         super().__init__(name, settings)
         self.padding = padding
@@ -139,7 +142,7 @@ class PaddingPredictor(Predictor):
         self.require_ready()
         self._validate(body)
         started = time.perf_counter()
-        with self.admission.admit():
+        async with self.admission.admit(contract.PAD_PATH):
             # Refuse blocked URLs before any work (the download and upload re-check every hop).
             await check_url(body.track_url, self.url_policy, "track_url")
             await check_url(body.output_url, self.url_policy, "output_url")

@@ -12,7 +12,8 @@ class PaddingSettings(BaseSettings):
     bit_rate: int = 128_000
     #: Largest delay accepted, in seconds (the reference's 5 hours).
     max_delay_s: float = 18_000.0
-    #: Tracks encoded at once (CPU-bound); further requests wait, up to REFLECTOR_GPU_MAX_PENDING_REQUESTS.
+    #: Tracks encoded at once (CPU-bound); further admitted requests wait for one
+    #: (admission: REFLECTOR_GPU_MAX_IN_FLIGHT / REFLECTOR_GPU_MAX_QUEUED).
     max_concurrent_jobs: int = 2
     #: How often a running job checks that its caller is still connected.
     cancel_check_interval_s: float = 2.0

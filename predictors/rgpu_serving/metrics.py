@@ -1,4 +1,5 @@
-"""Prometheus metrics: per-route request counts and latencies, seconds of audio processed.
+"""Prometheus metrics: per-route request counts and latencies, seconds of audio processed,
+requests in flight and queued, and how long queued requests waited (:mod:`.admission`).
 
 The default registry (ours next to KServe's own) is served on ``/metrics``: on the API port in the
 local mode, or on its own port (``REFLECTOR_GPU_METRICS_PORT``) in the cluster, where a
@@ -14,6 +15,8 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_se
 from prometheus_client import exposition as _exposition
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import rgpu_contract as contract
+
 REQUESTS = Counter(
     "reflector_gpu_requests_total", "HTTP requests by route, method and status", ["route", "method", "status"]
 )
@@ -24,6 +27,18 @@ LATENCY = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
 )
 AUDIO_SECONDS = Counter("reflector_gpu_audio_seconds_total", "Seconds of audio processed", ["predictor", "route"])
+#: The admission contract (docs/scaling.md): the operator's KEDA trigger sums these two gauges.
+INFLIGHT = Gauge(contract.METRIC_INFLIGHT, "Requests being worked on now, by route", ["route"])
+QUEUED = Gauge(contract.METRIC_QUEUED, "Requests waiting for a slot now (FIFO), by route", ["route"])
+QUEUE_WAIT = Histogram(
+    contract.METRIC_QUEUE_WAIT,
+    "Time a request waited for a slot before work started (0 when admitted at once), by route",
+    ["route"],
+    buckets=(0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+MODEL_LOAD = Gauge(
+    "reflector_gpu_model_load_seconds", "How long the last model load took (also when it failed)", ["predictor"]
+)
 BATCH_SIZE = Histogram(
     "reflector_gpu_batch_items", "Items per model call", ["predictor"], buckets=(1, 2, 4, 8, 16, 32, 64)
 )

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import abc
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import kserve
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 import rgpu_contract as contract
@@ -23,10 +24,13 @@ import rgpu_contract as contract
 from .admission import Admission
 from .errors import ApiError, unavailable
 from .fetch import UrlPolicy
+from .metrics import MODEL_LOAD
 from .protocol import InferRequest, InferResponse, parse_v1
 from .settings import ServingSettings
 
 log = logging.getLogger("rgpu.predictor")
+#: The ``route`` label of KServe's own V1/V2 inference routes in the admission metrics.
+KSERVE_ROUTE = "kserve"
 
 
 class Predictor(kserve.Model, abc.ABC):  # type: ignore[misc]
@@ -34,15 +38,37 @@ class Predictor(kserve.Model, abc.ABC):  # type: ignore[misc]
     v1_instance: ClassVar[type[BaseModel] | None] = None
     v1_example: ClassVar[str] = "{'instances': [...]}"
 
+    #: (max in flight, max queued) when the settings name neither (docs/scaling.md).
+    default_limits: ClassVar[tuple[int, int]] = (4, 16)
+    #: What the requests are called in the 503 message.
+    admission_what: ClassVar[str] = "requests"
+
     def __init__(self, name: str, settings: ServingSettings):
         super().__init__(name)
         self.settings = settings
         self.load_error: str | None = None
         #: Shutting down: readiness reads answer 503, requests are still served (shutdown.py).
         self.draining = False
-        self.admission = Admission(settings.max_pending_requests, settings.retry_after_s)
+        self.admission = self.make_admission(*self.admission_defaults())
         #: What user-supplied URLs may reach (SSRF guard), for predictors that fetch or upload.
         self.url_policy = UrlPolicy.from_settings(settings)
+
+    def admission_defaults(self) -> tuple[int, int]:
+        """(max in flight, max queued) when the settings name neither."""
+        return self.default_limits
+
+    def make_admission(self, default_in_flight: int, default_queued: int) -> Admission:
+        """The admission bounds from the settings, else these defaults."""
+        if self.settings.max_pending_requests is not None:
+            log.warning(
+                "%s is deprecated: set %s and %s (docs/scaling.md)",
+                contract.ENV_MAX_PENDING_REQUESTS,
+                contract.ENV_MAX_IN_FLIGHT,
+                contract.ENV_MAX_QUEUED,
+            )
+        in_flight, queued = self.settings.admission_limits(default_in_flight, default_queued)
+        log.info("%s: %d in flight, %d queued at most", self.name, in_flight, queued)
+        return Admission(in_flight, queued, self.settings.retry_after_s, what=self.admission_what)
 
     @abc.abstractmethod
     def load_model(self) -> None:
@@ -53,6 +79,7 @@ class Predictor(kserve.Model, abc.ABC):  # type: ignore[misc]
         """The Reflector contract routes this predictor serves."""
 
     def load(self) -> bool:
+        started = time.perf_counter()
         try:
             self.load_model()
         except Exception as exc:  # reported through readiness, not a crash
@@ -60,6 +87,8 @@ class Predictor(kserve.Model, abc.ABC):  # type: ignore[misc]
             self.ready = False
             log.error("model %s failed to load: %s", self.name, self.load_error)
             return False
+        finally:
+            MODEL_LOAD.labels(self.name).set(time.perf_counter() - started)
         self.load_error = None
         self.ready = True
         log.info("model %s ready", self.name)
@@ -75,13 +104,15 @@ class Predictor(kserve.Model, abc.ABC):  # type: ignore[misc]
             reason = f"{contract.MODEL_LOAD_FAILED}: {self.load_error}" if self.load_error else "it is still loading"
             raise unavailable(f"model '{self.name}' is not ready: {reason}", self.settings.retry_after_s)
 
-    def gate(self) -> Callable[[], AsyncIterator[None]]:
+    def gate(self) -> Callable[[Request], AsyncIterator[None]]:
         """A route dependency, listed first so it runs before the body is read: 503 unless the
-        model is ready, then an admission slot held until the request ends (503 when full)."""
+        model is ready, then an admission slot held until the request ends (queued while all
+        are taken, 503 when the queue is full too), counted under the route's template."""
 
-        async def dependency() -> AsyncIterator[None]:
+        async def dependency(request: Request) -> AsyncIterator[None]:
             self.require_ready()
-            with self.admission.admit():
+            route = getattr(request.scope.get("route"), "path", None) or request.url.path
+            async with self.admission.admit(route):
                 yield
 
         return dependency
@@ -91,7 +122,7 @@ class Predictor(kserve.Model, abc.ABC):  # type: ignore[misc]
         self, payload: Any, headers: dict[str, str] | None = None, response_headers: dict[str, str] | None = None
     ) -> Any:
         self.require_ready()
-        with self.admission.admit():
+        async with self.admission.admit(KSERVE_ROUTE):
             if isinstance(payload, InferRequest):
                 return await self.predict_v2(payload)
             if self.v1_instance is None:

@@ -38,8 +38,14 @@ class ServingSettings(BaseSettings):
     upload_dir: Path = Path(tempfile.gettempdir()) / "reflector-gpu"
     max_multipart_parts: int = 64
 
-    # Overload protection: requests admitted at once per predictor beyond which 503 answers.
-    max_pending_requests: int = 64
+    # Admission (rgpu_serving.admission, docs/scaling.md): requests worked on at once, and
+    # requests waiting (FIFO) behind them; beyond both, 503 + Retry-After. Unset: the predictor's
+    # own defaults (Predictor.default_limits). The operator sets both from maxInFlight/maxQueued.
+    max_in_flight: int | None = Field(None, ge=1)
+    max_queued: int | None = Field(None, ge=0)
+    #: Deprecated (before maxInFlight/maxQueued): the total held at once. Honoured only when
+    #: REFLECTOR_GPU_MAX_QUEUED is unset: in flight up to it, the rest of it queued.
+    max_pending_requests: int | None = Field(None, ge=1)
     retry_after_s: int = 5
 
     # Realtime WebSocket sessions (/v1/realtime): per replica, beyond which the upgrade is refused
@@ -69,6 +75,17 @@ class ServingSettings(BaseSettings):
         """``true`` / ``false`` as the operator writes them: behind the key, or off."""
         aliases = {"true": "auth", "1": "auth", "yes": "auth", "false": "off", "0": "off", "no": "off"}
         return aliases.get(str(value).strip().lower(), str(value).strip().lower())
+
+    def admission_limits(self, default_in_flight: int, default_queued: int) -> tuple[int, int]:
+        """(max in flight, max queued): the settings, else the predictor's defaults; the
+        deprecated total (``max_pending_requests``) split into both when it alone is given."""
+        in_flight = self.max_in_flight or default_in_flight
+        if self.max_queued is not None:
+            return in_flight, self.max_queued
+        if self.max_pending_requests is not None:
+            in_flight = min(in_flight, self.max_pending_requests)
+            return in_flight, self.max_pending_requests - in_flight
+        return in_flight, default_queued
 
     def url_allowlist_entries(self) -> list[str]:
         return [item.strip() for item in self.url_allowlist.split(",") if item.strip()]

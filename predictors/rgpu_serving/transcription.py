@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,14 @@ _MULTIPART_SCHEMA = {
 class TranscriptionPredictor(EnginePredictor[Transcriber]):
     v1_instance = AudioInstance
     v1_example = "{'instances': [{'audio_b64': '<base64 audio>', 'language': 'en'}]}"
+
+    #: Live clips: 10 in flight (batched into one model call), 20 waiting; the file profile
+    #: (long recordings, REFLECTOR_GPU_PROFILE=file): 2 in flight, 8 waiting (docs/scaling.md).
+    default_limits = (10, 20)
+    file_limits = (2, 8)
+
+    def admission_defaults(self) -> tuple[int, int]:
+        return self.file_limits if os.environ.get(contract.ENV_PROFILE) == "file" else self.default_limits
 
     def __init__(self, name: str, engine: Engine, settings: ServingSettings):
         super().__init__(name, Transcriber(engine, name=name, on_batch=BATCH_SIZE.labels(name).observe), settings)

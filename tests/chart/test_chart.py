@@ -661,3 +661,49 @@ def test_the_operator_pod_is_outside_the_networkpolicy_of_a_same_named_reflector
 def render_named(tools, env, release: str, *args: str) -> list[dict]:
     out = helm(tools, env, "template", release, str(CHART), "-n", NAMESPACE, *args).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+PODMONITOR_API = "monitoring.coreos.com/v1/PodMonitor"
+
+
+def test_the_operator_podmonitor_only_where_the_kind_is_served(tools, helm_env):
+    assert not [o for o in render(tools, helm_env) if o["kind"] == "PodMonitor"]
+    objs = render(
+        tools, helm_env, "--api-versions", PODMONITOR_API, "--set", "monitoring.podMonitor.labels.release=kps"
+    )
+    (pm,) = [o for o in objs if o["kind"] == "PodMonitor"]
+    if not validate(pm):
+        pytest.skip(NO_CRDS)
+    (deploy,) = [o for o in objs if o["kind"] == "Deployment"]
+    pod = deploy["spec"]["template"]
+    assert pm["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert pm["metadata"]["labels"]["release"] == "kps"
+    (container,) = pod["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert pm["spec"]["podMetricsEndpoints"][0]["port"] == "metrics" and env["RGPU_OPERATOR_METRICS_PORT"] == str(
+        ports["metrics"]
+    )
+    objs = render(tools, helm_env, "--api-versions", PODMONITOR_API, "--set", "operator.metricsPort=0")
+    assert not [o for o in objs if o["kind"] == "PodMonitor"], "no metrics port, nothing to scrape"
+
+
+def test_the_grafana_dashboard_uses_only_metrics_that_exist(tools, helm_env):
+    import prometheus_client
+
+    import rgpu_operator.metrics  # noqa: F401 - registers the operator's series
+    import rgpu_serving.metrics  # noqa: F401 - registers the predictors' series
+
+    (cm,) = [
+        o for o in render(tools, helm_env) if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-dashboard")
+    ]
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    board = json.loads(cm["data"]["reflector-gpu.json"])
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    titles = " ".join(p["title"] for p in board["panels"]).lower()
+    for want in ("requests", "in flight", "queued", "queue wait", "audio seconds", "model load", "4xx and 5xx"):
+        assert want in titles, want
+    suffixes = ("", "_total", "_bucket", "_count", "_sum")
+    known = {m.name + suffix for m in prometheus_client.REGISTRY.collect() for suffix in suffixes}
+    used = {name for e in exprs for name in re.findall(r"\b((?:reflector_gpu|rgpu_operator)_\w+)", e)}
+    assert used and used <= known, used - known

@@ -66,7 +66,7 @@ def diarizer(tmp_path_factory, packaged_pipeline):
             "REFLECTOR_GPU_URL_ALLOWLIST": f"{ORIGIN_HOST}/32",
             # No REFLECTOR_GPU_DIARIZER_MODEL: the local mode's own default, the packaged pipeline
             # (built above into the same REFLECTOR_GPU_CACHE), is what this suite serves.
-            "REFLECTOR_GPU_DIARIZER_MAX_QUEUED": "1",
+            "REFLECTOR_GPU_MAX_QUEUED": "1",
             # 2 shared CI cores: one intra-op thread avoids OpenMP oversubscription stalls
             "REFLECTOR_GPU_DIARIZER_CPU_THREADS": "1",
             "REFLECTOR_GPU_FETCH_READ_TIMEOUT_S": "2",

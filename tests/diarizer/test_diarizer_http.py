@@ -178,7 +178,7 @@ def test_bad_audio(api, junk_origin):
 
 
 def test_saturation_answers_503_with_retry_after(diarizer, origin):
-    """One running + MAX_QUEUED=1 waiting: a third concurrent request is refused at once."""
+    """One running + REFLECTOR_GPU_MAX_QUEUED=1 waiting: a third concurrent request is refused at once."""
     results: list[httpx.Response] = []
 
     def call():

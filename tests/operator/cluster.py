@@ -190,6 +190,15 @@ class KServe:
         if klass is not None and klass not in ("hpa", "external", "keda", "none"):
             return f"[{klass}] is not a supported autoscaler class type"
         predictor = new["spec"]["predictor"]
+        # ExtMetricAuthentication (component.go) arrived in v0.16: v0.15's CRD has no
+        # external.authenticationRef, and a strict apply of an undeclared field fails.
+        if self.version < (0, 16):
+            for i, metric in enumerate((predictor.get("autoScaling") or {}).get("metrics") or []):
+                if "authenticationRef" in (metric.get("external") or {}):
+                    return (
+                        "strict decoding error: unknown field "
+                        f'"spec.predictor.autoScaling.metrics[{i}].external.authenticationRef"'
+                    )
         mode = ann.get("serving.kserve.io/deploymentMode", "")
         # validateAutoScalingCompExtension: HPA/KEDA rules only under this version's raw name.
         if mode == self.standard:
@@ -200,8 +209,20 @@ class KServe:
                 target = predictor.get("scaleTarget")
                 if target is not None and metric == "cpu" and not 1 <= target <= 100:
                     return "the target utilization percentage should be a [1-100] integer"
-            elif klass == "keda" and predictor.get("scaleMetric") is not None:
-                return "ScaleMetric is not supported for KEDA"
+            elif klass == "keda":
+                # validateScalingKedaCompExtension (apis_serving_v1beta1_inference_service_validation.go)
+                if predictor.get("scaleMetric") is not None:
+                    return "ScaleMetric is not supported for KEDA"
+                for metric in (predictor.get("autoScaling") or {}).get("metrics") or []:
+                    if metric.get("type") != "External":
+                        continue  # Resource and PodMetric: not emitted by the operator
+                    external = metric.get("external")
+                    if external is None:
+                        return "metricSpec.External is not set for external metric source type"
+                    if not (external.get("metric") or {}).get("query"):
+                        return "the query should not be empty"
+                    if (external.get("target") or {}).get("value") is None:
+                        return "the target threshold value should not be empty"
         elif ann.get("autoscaling.knative.dev/class") != "hpa.autoscaling.knative.dev":
             if predictor.get("deploymentStrategy") is not None:
                 return "customizing deploymentStrategy is only supported for raw deployment mode"
@@ -214,6 +235,51 @@ class KServe:
         if high and low > high:
             return "MinReplicas cannot be greater than MaxReplicas."
         return None
+
+    def scaled_object(self, isvc: dict) -> dict | None:
+        """The KEDA ScaledObject KServe makes for a ``keda`` InferenceService in Standard mode
+        (``createKedaScaledObject`` / ``getKedaMetrics``, keda_reconciler.go): named after the
+        predictor Deployment, one trigger per External metric with ``serverAddress``, ``query`` and
+        ``threshold`` = ``target.value``, ``authenticationRef`` and ``authModes`` when given."""
+        ann = isvc["metadata"].get("annotations") or {}
+        if ann.get("serving.kserve.io/autoscalerClass") != "keda":
+            return None
+        predictor = isvc["spec"]["predictor"]
+        triggers = []
+        for metric in (predictor.get("autoScaling") or {}).get("metrics") or []:
+            if metric.get("type") != "External":
+                continue
+            ext = metric["external"]
+            trigger: dict = {
+                "type": ext["metric"].get("backend", ""),
+                "metadata": {
+                    "serverAddress": ext["metric"].get("serverAddress", ""),
+                    "query": ext["metric"].get("query", ""),
+                    "threshold": str(ext["target"].get("value", "0")),
+                },
+            }
+            if ext["metric"].get("namespace"):
+                trigger["metadata"]["namespace"] = ext["metric"]["namespace"]
+            auth = ext.get("authenticationRef")
+            if auth:
+                if auth.get("authModes"):
+                    trigger["metadata"]["authModes"] = auth["authModes"]
+                if auth["authenticationRef"].get("name"):
+                    trigger["authenticationRef"] = {"name": auth["authenticationRef"]["name"]}
+            triggers.append(trigger)
+        low = predictor.get("minReplicas", 1)
+        name = f"{isvc['metadata']['name']}-predictor"
+        return {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledObject",
+            "metadata": {"name": name, "namespace": isvc["metadata"].get("namespace", "default")},
+            "spec": {
+                "scaleTargetRef": {"name": name},
+                "triggers": triggers,
+                "minReplicaCount": low,
+                "maxReplicaCount": max(predictor.get("maxReplicas", 0), low),
+            },
+        }
 
     def status_mode(self, isvc: dict, config_default: str | None = None) -> str:
         """``GetDeploymentMode``: status first, then a known annotation, then the ConfigMap."""

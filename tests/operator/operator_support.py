@@ -79,7 +79,9 @@ def validate_builtin(obj: dict, version: str = "1.33") -> None:
 
 def validate_any(obj: dict) -> None:
     group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
-    if group.endswith(("kserve.io", "gateway.networking.k8s.io", "gateway.envoyproxy.io")):
+    if group.endswith(
+        ("kserve.io", "gateway.networking.k8s.io", "keda.sh", "monitoring.coreos.com", "gateway.envoyproxy.io")
+    ):
         validate_crd_object(obj)
     else:
         validate_builtin(obj)

@@ -9,6 +9,7 @@ import re
 from dataclasses import replace
 
 import pytest
+from cluster import KServe
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from operator_support import cel_errors, owner, requires_crds, validate_any
@@ -19,6 +20,7 @@ from rgpu_operator import quantity, routing
 from rgpu_operator.context import Install
 from rgpu_operator.desired import plan
 from rgpu_operator.kserve import Version
+from rgpu_operator.rules import keda_components
 from rgpu_operator.schema import apply_defaults, openapi_schema
 
 pytestmark = pytest.mark.filterwarnings("ignore:The recursion limit will not be reset")
@@ -113,15 +115,20 @@ def specs(draw):
     pool = draw(pools())
     names = sorted(pool)
 
-    def scaling(**extra):
+    def scaling(gpu: bool = True, **extra):
         lo = draw(st.integers(min_value=1, max_value=3))
         block = {
             "pool": draw(st.sampled_from(names)),
             "minReplicas": lo,
             "maxReplicas": draw(st.integers(min_value=max(lo, 1), max_value=6)),
-            "targetConcurrency": draw(st.integers(min_value=1, max_value=20)),
+            "maxInFlight": draw(st.integers(min_value=1, max_value=20)),
+            "maxQueued": draw(st.integers(min_value=0, max_value=50)),
+            "autoscaling": {"class": draw(st.sampled_from(["keda", "none"] if gpu else ["keda", "none", "hpa"]))},
             **extra,
         }
+        target = draw(st.sampled_from(["targetInFlight", "targetConcurrency", None]))
+        if target:
+            block[target] = draw(st.integers(min_value=1, max_value=20))
         res = draw(resources)
         if res:
             block["resources"] = res
@@ -144,7 +151,13 @@ def specs(draw):
         ),
         # The custom runtime's invariants; huggingface has its own tests (test_operator_llm.py).
         "llm": scaling(enabled=draw(st.booleans()), model=draw(models), runtime="custom"),
-        "padding": {**scaling(enabled=draw(st.booleans())), "pool": draw(st.sampled_from(["", *names]))},
+        "padding": {**scaling(False, enabled=draw(st.booleans())), "pool": draw(st.sampled_from(["", *names]))},
+        "keda": draw(
+            st.fixed_dictionaries(
+                {"serverAddress": st.just("http://prometheus.monitoring.svc:9090")},
+                optional={"authenticationRef": st.just("prometheus-auth"), "authModes": st.just("bearer")},
+            )
+        ),
         "images": draw(
             st.fixed_dictionaries(
                 {},
@@ -236,6 +249,9 @@ def test_every_object_validates_and_invariants_hold(spec, version):
     install = replace(DEFAULTS, kserve=Version(0, int(version.split(".")[1])))
     p = plan(body, install, key=KEY)
     assert p == plan(body, install, key=KEY)  # deterministic
+    if version == "0.15" and spec["keda"].get("authenticationRef") and keda_components(p.spec):
+        assert p.stopped and "keda-auth-version" in [pr.rule for pr in p.problems if pr.component is None]
+        return
     assert not p.stopped
     by_kind: dict[str, list[dict]] = {}
     for obj in p.present:
@@ -278,7 +294,26 @@ def test_every_object_validates_and_invariants_hold(spec, version):
         else:
             assert not gpus, "padding and GPU-less pools request no GPU"
         assert predictor.get("nodeSelector", {}) == (pool or {}).get("nodeSelector", {})
-        assert (predictor["minReplicas"], predictor["maxReplicas"]) == (block["minReplicas"], block["maxReplicas"])
+        klass = block["autoscaling"]["class"]
+        assert isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == klass
+        fixed = klass == "none"
+        assert (predictor["minReplicas"], predictor["maxReplicas"]) == (
+            block["minReplicas"],
+            block["minReplicas"] if fixed else block["maxReplicas"],
+        )
+        assert (predictor.get("scaleMetric") == "cpu") == (klass == "hpa") and not (comp.gpu and klass == "hpa")
+        if klass == "keda":
+            (metric,) = predictor["autoScaling"]["metrics"]
+            assert "scaleMetric" not in predictor and "scaleTarget" not in predictor
+            assert metric["external"]["target"]["value"] == c.target_in_flight(block)
+            assert metric["external"]["metric"]["query"].startswith("sum(")
+            assert ("authenticationRef" in metric["external"]) == (
+                bool(spec["keda"]["authenticationRef"]) and version != "0.15"
+            )
+            validate_any(KServe(version).scaled_object(isvc))
+        else:
+            assert "autoScaling" not in predictor
+        assert KServe(version).validate(KServe(version).mutate(isvc), None) is None
         strategy = predictor["deploymentStrategy"]["rollingUpdate"]
         assert (strategy["maxSurge"], strategy["maxUnavailable"]) == ((0, 1) if comp.gpu else (1, 0))
         env = {e["name"]: e for e in container["env"]}
@@ -720,3 +755,169 @@ def test_pods_drain_before_they_stop_and_get_time_to_finish():
         assert drain > 0 and pod["terminationGracePeriodSeconds"] > drain + grace
         long_files = isvc["metadata"]["name"] in ("rgpu-transcriber-file", "rgpu-diarizer")
         assert grace >= (300 if long_files else 60)
+
+
+KEDA = {"keda": {"serverAddress": "http://prometheus-operated.monitoring.svc:9090"}}
+
+
+def test_admission_and_the_scaling_target_are_separate_settings():
+    env = _env(_isvc({}, "diarizer"))
+    assert env[contract.ENV_MAX_IN_FLIGHT]["value"] == "1" and env[contract.ENV_MAX_QUEUED]["value"] == "4"
+    assert contract.ENV_MAX_PENDING_REQUESTS not in env
+    spec = {**KEDA, "diarizer": {"autoscaling": {"class": "keda"}, "maxInFlight": 2, "maxQueued": 6}}
+    target = _isvc(spec, "diarizer")["spec"]["predictor"]["autoScaling"]["metrics"][0]["external"]["target"]
+    assert target == {"type": "Value", "value": 2}, "targetInFlight defaults to maxInFlight"
+    # The deprecated targetConcurrency is read as targetInFlight only; admission keeps its own.
+    spec["diarizer"]["targetConcurrency"] = 3
+    isvc = _isvc(spec, "diarizer")
+    assert isvc["spec"]["predictor"]["autoScaling"]["metrics"][0]["external"]["target"]["value"] == 3
+    assert _env(isvc)[contract.ENV_MAX_IN_FLIGHT]["value"] == "2"
+    spec["diarizer"]["targetInFlight"] = 5
+    assert _isvc(spec, "diarizer")["spec"]["predictor"]["autoScaling"]["metrics"][0]["external"]["target"] == {
+        "type": "Value",
+        "value": 5,
+    }
+
+
+@requires_crds
+@pytest.mark.parametrize("version", [(0, 15), (0, 16), (0, 20)])
+def test_keda_scales_on_one_series_of_in_flight_plus_queued_work(version):
+    spec = {
+        "keda": {**KEDA["keda"], "authenticationRef": "prom-auth", "authModes": "bearer"},
+        "diarizer": {"autoscaling": {"class": "keda"}, "maxReplicas": 4, "targetInFlight": 2},
+    }
+    install = replace(DEFAULTS, kserve=Version(*version))
+    p = plan(full(spec), install)
+    if version < (0, 16):
+        (problem,) = p.problems
+        assert problem.rule == "keda-auth-version" and "needs KServe 0.16" in problem.message
+        # Without the reference, 0.15 gets the same trigger, minus authentication.
+        del spec["keda"]["authenticationRef"]
+        p = plan(full(spec), install)
+    isvc = next(o for o in p.present if o["metadata"]["name"] == "rgpu-diarizer")
+    validate_any(isvc)
+    predictor = isvc["spec"]["predictor"]
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "keda"
+    assert "scaleMetric" not in predictor and (predictor["minReplicas"], predictor["maxReplicas"]) == (1, 4)
+    (metric,) = predictor["autoScaling"]["metrics"]
+    external = metric["external"]
+    query = external["metric"]["query"]
+    assert metric["type"] == "External" and external["metric"]["backend"] == "prometheus"
+    assert external["metric"]["serverAddress"] == KEDA["keda"]["serverAddress"]
+    assert query == (
+        'sum({__name__=~"reflector_gpu_inflight_requests|reflector_gpu_queued_requests",'
+        'namespace="reflector",pod=~"rgpu-diarizer-predictor-.*"})'
+    )
+    if version >= (0, 16):
+        assert external["authenticationRef"] == {"authenticationRef": {"name": "prom-auth"}, "authModes": "bearer"}
+    else:
+        assert "authenticationRef" not in external
+    # What KServe makes of it: a ScaledObject that passes KEDA's CRD, threshold = targetInFlight.
+    kserve = KServe(".".join(map(str, version)))
+    assert kserve.validate(kserve.mutate(isvc), None) is None
+    scaled = kserve.scaled_object(isvc)
+    validate_any(scaled)
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "prometheus" and trigger["metadata"]["threshold"] == "2"
+    assert trigger["metadata"]["query"] == query
+    # The query is shown in status.
+    from rgpu_operator import status
+
+    body = status.build(owner(full(spec)["spec"]), p, {}, None, "2026-01-01T00:00:00Z")
+    assert body["components"]["diarizer"]["autoscaling"] == {"class": "keda", "query": query, "targetInFlight": 2}
+    assert body["components"]["translator"]["autoscaling"] == {"class": "none"}
+
+
+def test_kserve_refuses_what_the_operator_never_writes_under_keda():
+    """The emulator enforces the validating webhook's KEDA rules (validateScalingKedaCompExtension)."""
+    isvc = _isvc({**KEDA, "diarizer": {"autoscaling": {"class": "keda"}}}, "diarizer")
+    kserve = KServe("0.20")
+    bad = json.loads(json.dumps(isvc))
+    bad["spec"]["predictor"]["scaleMetric"] = "cpu"
+    assert kserve.validate(bad, None) == "ScaleMetric is not supported for KEDA"
+    bad = json.loads(json.dumps(isvc))
+    bad["spec"]["predictor"]["autoScaling"]["metrics"][0]["external"]["metric"]["query"] = ""
+    assert kserve.validate(bad, None) == "the query should not be empty"
+    bad = json.loads(json.dumps(isvc))
+    del bad["spec"]["predictor"]["autoScaling"]["metrics"][0]["external"]["target"]["value"]
+    assert kserve.validate(bad, None) == "the target threshold value should not be empty"
+    bad = json.loads(json.dumps(isvc))
+    bad["spec"]["predictor"]["autoScaling"]["metrics"][0]["external"]["authenticationRef"] = {
+        "authenticationRef": {"name": "a"}
+    }
+    assert "unknown field" in (KServe("0.15").validate(bad, None) or "")
+
+
+def test_gpu_components_never_scale_on_cpu_and_none_is_fixed():
+    for comp in c.COMPONENTS:
+        isvc = _isvc({"llm": {"enabled": True}, "diarizer": {"maxReplicas": 3}}, comp.name)
+        predictor = isvc["spec"]["predictor"]
+        klass = isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"]
+        if comp.gpu:
+            assert klass == "none" and "scaleMetric" not in predictor
+            assert predictor["minReplicas"] == predictor["maxReplicas"] == 1
+        else:
+            assert (klass, predictor["scaleMetric"]) == ("hpa", "cpu")
+    p = plan(full({"diarizer": {"autoscaling": {"class": "hpa"}}}), DEFAULTS)
+    (problem,) = p.problems
+    assert (problem.component, problem.rule) == ("diarizer", "no-cpu-scaling") and "keda" in problem.message
+
+
+@requires_crds
+def test_the_podmonitor_scrapes_every_predictor_on_its_metrics_port():
+    from rgpu_operator import monitoring
+    from rgpu_operator.context import Observed
+
+    spec = {"monitoring": {"podMonitor": {"labels": {"release": "kube-prometheus-stack"}, "interval": "30s"}}}
+    p = plan(full(spec), DEFAULTS, Observed(podmonitor_served=True))
+    (pm,) = [o for o in p.present if o["kind"] == "PodMonitor"]
+    validate_any(pm)
+    assert (
+        pm["metadata"]["name"] == "rgpu-predictors" and pm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    )
+    (endpoint,) = pm["spec"]["podMetricsEndpoints"]
+    assert endpoint == {"port": "metrics", "path": "/metrics", "interval": "30s"}
+    for isvc in (o for o in p.present if o["kind"] == "InferenceService"):
+        pod_labels = isvc["spec"]["predictor"]["labels"]
+        assert pm["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        ports = {port["name"]: port["containerPort"] for port in isvc["spec"]["predictor"]["containers"][0]["ports"]}
+        assert ports[monitoring.PORT_NAME] == contract.METRICS_PORT
+    # Not served: nothing made, nothing deleted, status says why.
+    p = plan(full(spec), DEFAULTS)
+    assert not [o for o in p.present if o["kind"] == "PodMonitor"]
+    assert "PodMonitor" not in {r.kind for r in p.absent}
+    from rgpu_operator import status
+
+    body = status.build(owner(full(spec)["spec"]), p, {}, None, "2026-01-01T00:00:00Z")
+    assert "does not serve monitoring.coreos.com/v1 PodMonitor" in body["monitoring"]["message"]
+    # Disabled while served: deleted if it is there.
+    off = {"monitoring": {"podMonitor": {"enabled": False}}}
+    p = plan(full(off), DEFAULTS, Observed(podmonitor_served=True))
+    assert "PodMonitor" in {r.kind for r in p.absent}
+    assert status.build(owner(full(off)["spec"]), p, {}, None, "now")["monitoring"] == {}
+
+
+def test_a_readwriteonce_model_pvc_is_warned_about_when_a_user_can_scale_past_one_node():
+    from rgpu_operator import status
+    from rgpu_operator.context import Observed
+
+    def warnings(spec: dict, modes: tuple[str, ...] | None) -> list[str]:
+        p = plan(full(spec), DEFAULTS, Observed(model_pvc_modes=modes))
+        return status.build(owner(full(spec)["spec"]), p, {}, None, "now")["warnings"]
+
+    cache = {"modelCache": {"type": "PVC", "pvc": {"claimName": "models"}}}
+    diarizer = {"autoscaling": {"class": "keda"}, "maxReplicas": 3, "model": {"name": "pyannote/community-1"}}
+    scaling = {**cache, **KEDA, "diarizer": diarizer}
+    (warning,) = warnings(scaling, ("ReadWriteOnce",))
+    assert "models is ReadWriteOnce" in warning and "diarizer can run more than one pod" in warning
+    assert "ReadOnlyMany or ReadWriteMany" in warning
+    assert warnings(scaling, ("ReadWriteMany",)) == [] and warnings(scaling, ("ReadOnlyMany",)) == []
+    fixed = {**cache, "diarizer": {**diarizer, "autoscaling": {"class": "none"}}}
+    assert warnings(fixed, ("ReadWriteOnce",)) == [], "fixed at minReplicas (1): one node"
+    fixed["diarizer"]["minReplicas"] = fixed["diarizer"]["maxReplicas"] = 2
+    assert len(warnings(fixed, ("ReadWriteOnce",))) == 1, "two fixed pods may land on two nodes"
+    assert "not found" in warnings(cache, ())[0]
+    assert warnings(scaling, None) == [] and warnings({}, None) == []
+    # A storageUri of its own: the component does not use the cache claim.
+    own = {**scaling, "diarizer": {**scaling["diarizer"], "model": {"storageUri": "s3://b/m"}}}
+    assert warnings(own, ("ReadWriteOnce",)) == []

@@ -467,3 +467,69 @@ async def test_predictor_images_stay_pinned_across_an_operator_upgrade(emu):
             lambda: obj(emu, ISVC, f"{NAME}-padding")["spec"]["predictor"]["containers"][0]["image"].endswith(":t2"),
             what="opted in",
         )
+
+
+KEDA_SPEC = {
+    **SPEC,
+    "keda": {"serverAddress": "http://prometheus-operated.monitoring.svc:9090", "authenticationRef": "prom"},
+    "transcriber": {"live": {"autoscaling": {"class": "keda"}, "maxReplicas": 4, "targetInFlight": 8}},
+    "diarizer": {"autoscaling": {"class": "keda"}, "maxReplicas": 3},
+}
+
+
+@pytest.mark.parametrize("version", ["0.16", "0.20"])
+async def test_keda_components_are_admitted_and_converge_with_the_query_in_status(emu, version):
+    """Under the emulated webhook's KEDA rules: admitted, Ready, stable; status shows the query."""
+    emu.kserve = KServe(version)
+    async with operator_running(emu, kserve_version=version):
+        await converge_ready(emu, KEDA_SPEC, COMPONENTS)
+    isvc = obj(emu, ISVC, f"{NAME}-diarizer")
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "keda"
+    external = isvc["spec"]["predictor"]["autoScaling"]["metrics"][0]["external"]
+    assert external["authenticationRef"] == {"authenticationRef": {"name": "prom"}}
+    scaled = emu.kserve.scaled_object(isvc)
+    assert scaled["spec"]["triggers"][0]["metadata"]["threshold"] == "1"
+    assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (1, 3)
+    shown = component(emu, "diarizer")["autoscaling"]
+    assert shown["class"] == "keda" and shown["query"] == external["metric"]["query"] and shown["targetInFlight"] == 1
+    assert component(emu, "transcriber-live")["autoscaling"]["targetInFlight"] == 8
+    assert obj(emu, ISVC, f"{NAME}-translator")["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == (
+        "none"
+    )
+    before, mark = versions(emu), len(list(emu))
+    await reconcile_directly(emu, 3, kserve_version=version)
+    await emu.settle()
+    assert versions(emu) == before and operator_writes(emu, mark) == []
+
+
+async def test_keda_authentication_on_kserve_015_is_refused_with_the_version(emu):
+    emu.kserve = KServe("0.15")
+    async with operator_running(emu, kserve_version="0.15"):
+        await apply(emu, KEDA_SPEC)
+        await eventually(lambda: (obj(emu, RGPU, NAME).get("status") or {}).get("ready") == "False", what="status")
+    status = obj(emu, RGPU, NAME)["status"]
+    degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
+    assert "keda.authenticationRef needs KServe 0.16 or later" in degraded["message"]
+    assert not obj(emu, ISVC, f"{NAME}-diarizer"), "a spec-wide problem writes nothing"
+
+
+PODMONITORS = "monitoring.coreos.com/v1/podmonitors"
+
+
+async def test_a_podmonitor_is_made_only_when_discovery_says_the_kind_is_served(emu):
+    async with operator_running(emu):
+        await apply(emu, SPEC)
+        await eventually(lambda: "monitoring" in (obj(emu, RGPU, NAME).get("status") or {}), what="status")
+        await eventually(lambda: "message" in obj(emu, RGPU, NAME)["status"]["monitoring"], what="message")
+    assert "install the Prometheus Operator" in obj(emu, RGPU, NAME)["status"]["monitoring"]["message"]
+    emu.resources[PODMONITORS] = km.ResourceInfo(
+        kind="PodMonitor", namespaced=True, verbs={"get", "list", "watch", "create", "patch", "delete"}
+    )
+    async with operator_running(emu):
+        await eventually(lambda: emu.live(PODMONITORS, NS, f"{NAME}-predictors"), what="podmonitor")
+        await eventually(
+            lambda: obj(emu, RGPU, NAME)["status"]["monitoring"] == {"podMonitor": f"{NAME}-predictors"},
+            what="status names it",
+        )
+        await patch(emu, RGPU, NAME, {"spec": {"monitoring": {"podMonitor": {"enabled": False}}}})
+        await eventually(lambda: emu.live(PODMONITORS, NS, f"{NAME}-predictors") is None, what="deleted")

@@ -72,8 +72,12 @@ def test_defaults_are_schema_valid_and_what_the_issue_asks_for():
     ]
     assert spec["transcriber"]["engine"] == "parakeet"
     assert (spec["transcriber"]["live"]["pool"], spec["transcriber"]["file"]["pool"]) == ("a10g", "l40s")
-    assert spec["transcriber"]["live"]["targetConcurrency"] == 10
-    assert spec["diarizer"]["targetConcurrency"] == 1
+    live, diarizer = spec["transcriber"]["live"], spec["diarizer"]
+    assert (live["maxInFlight"], live["maxQueued"]) == (10, 20)
+    assert (diarizer["maxInFlight"], diarizer["maxQueued"]) == (1, 4), "three meetings at once queue, not fail"
+    assert "targetConcurrency" not in diarizer and "targetInFlight" not in diarizer  # maxInFlight, in code
+    assert diarizer["autoscaling"] == {"class": "none"} and spec["padding"]["autoscaling"] == {"class": "hpa"}
+    assert spec["keda"] == {"serverAddress": "", "authenticationRef": "", "authModes": ""}
     assert errors({}) == []
 
 
@@ -94,6 +98,11 @@ def test_user_pools_replace_the_defaults_and_get_gpu_defaults():
         ({"translator": {"minReplicas": 3, "maxReplicas": 2}}, "minReplicas must be less than or equal"),
         ({"transcriber": {"live": {"minReplicas": 0}}}, "scale to zero) is not supported"),
         ({"padding": {"minReplicas": 0}}, "scale to zero) is not supported"),
+        ({"diarizer": {"autoscaling": {"class": "hpa"}}}, "CPU utilisation, which says nothing about a busy GPU"),
+        ({"transcriber": {"live": {"autoscaling": {"class": "hpa"}}}}, "use autoscaling.class keda"),
+        ({"transcriber": {"file": {"autoscaling": {"class": "keda"}}}}, "needs spec.keda.serverAddress"),
+        ({"padding": {"autoscaling": {"class": "keda"}}}, "needs spec.keda.serverAddress"),
+        ({"diarizer": {"minReplicas": 0}}, "KEDA's HTTP add-on collides with KServe's own ScaledObject"),
         ({"deploymentMode": "Serverless"}, "use KEDA autoscaling"),
         ({"deploymentMode": "Knative"}, "use KEDA autoscaling"),
         ({"env": [{"name": "HF_TOKEN", "value": "hf_x"}]}, "must come from valueFrom.secretKeyRef"),
@@ -133,6 +142,11 @@ def test_cel_rules_reject(spec, message):
         {"llm": {"pool": "nowhere"}},  # llm is disabled by default
         {"padding": {"pool": "a10g"}},
         {"translator": {"minReplicas": 2, "maxReplicas": 2}},
+        {"padding": {"autoscaling": {"class": "hpa"}, "maxReplicas": 3}},
+        {"diarizer": {"autoscaling": {"class": "none"}, "maxReplicas": 3}},
+        {"diarizer": {"autoscaling": {"class": "keda"}, "maxReplicas": 3}, "keda": {"serverAddress": "http://p:9090"}},
+        {"llm": {"autoscaling": {"class": "keda"}}},  # disabled: not checked
+        {"diarizer": {"targetConcurrency": 2}},  # deprecated, still accepted
         {"ingress": {"enabled": True, "host": "gpu.example.com"}},
         {"ingress": {"host": "gpu.example.com"}},
     ],
@@ -152,6 +166,9 @@ def test_cel_rules_accept(spec):
         ({"files": {"maxDownload": "lots"}}, "maxDownload"),
         ({"transcriber": {"live": {"maxReplicas": 0}}}, "maxReplicas"),
         ({"diarizer": {"targetConcurrency": 0}}, "targetConcurrency"),
+        ({"diarizer": {"maxInFlight": 0}}, "maxInFlight"),
+        ({"diarizer": {"maxQueued": -1}}, "maxQueued"),
+        ({"diarizer": {"autoscaling": {"class": "kpa"}}}, "class"),
         ({"pools": {"a": {"gpu": {"count": 99}}}}, "count"),
         ({"ingress": {"host": "Not A Host"}}, "host"),
     ],
@@ -223,6 +240,9 @@ def test_installs_validate_as_builtin_kinds():
         },
         {"networkPolicy": {"edge": {"preset": "custom"}}},
         {"padding": {"resources": {"requests": {"nvidia.com/gpu": 1}}}},
+        {"diarizer": {"autoscaling": {"class": "hpa"}}, "translator": {"autoscaling": {"class": "keda"}}},
+        {"padding": {"autoscaling": {"class": "keda"}, "minReplicas": 0}},
+        {"transcriber": {"live": {"autoscaling": {"class": "keda"}}}, "keda": {"serverAddress": "http://p"}},
     ],
 )
 def test_the_operators_rules_are_the_crds_cel_rules(spec):

@@ -388,3 +388,32 @@ def test_the_emulated_quantity_canonicalisation_is_the_operators():
         "3Ti",
     ]:
         assert go_quantity(value) == quantity.canonical(value), value
+
+
+def test_operator_metrics_count_reconciles_by_result_and_time_them():
+    import asyncio
+
+    from prometheus_client import REGISTRY
+
+    from rgpu_operator import metrics
+
+    def count(result: str) -> float:
+        return REGISTRY.get_sample_value("rgpu_operator_reconciles_total", {"result": result}) or 0.0
+
+    before = {r: count(r) for r in ("ok", "retry", "error")}
+    timed = REGISTRY.get_sample_value("rgpu_operator_reconcile_duration_seconds_count") or 0.0
+
+    async def run() -> None:
+        async with metrics.reconciling():
+            pass
+        async with metrics.reconciling() as timer:
+            timer.result = "retry"
+        try:
+            async with metrics.reconciling():
+                raise RuntimeError("API down")
+        except RuntimeError:
+            pass
+
+    asyncio.run(run())
+    assert {r: count(r) - before[r] for r in before} == {"ok": 1, "retry": 1, "error": 1}
+    assert REGISTRY.get_sample_value("rgpu_operator_reconcile_duration_seconds_count") - timed == 3
