@@ -11,6 +11,7 @@ from . import (
     llm_bench,
     load_bench,
     parakeet_bench,
+    realtime_bench,
     scaling_sim,
     whisper_bench,
 )
@@ -23,6 +24,7 @@ BENCHES = {
     "llm": llm_bench.main,
     "load": load_bench.main,
     "fuzz": fuzz_bench.main,
+    "realtime": realtime_bench.main,
     "scaling": scaling_sim.main,
 }
 

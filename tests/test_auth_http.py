@@ -133,14 +133,13 @@ def _ws_status(url: str, **kwargs) -> int:
 def test_websocket_upgrades_need_a_key(service):
     """The auth middleware checks WebSocket scopes too (it used to pass every non-HTTP scope
     through): without a valid key the upgrade is answered 401 before any message; a valid key as
-    a header, or as the subprotocol browsers use, gets past auth (to the router, which has no
-    WebSocket route here and refuses with 403)."""
+    a header, or as the subprotocol browsers use, gets the upgrade (the realtime route, 101)."""
     url = service.base.replace("http://", "ws://") + "/v1/realtime?intent=transcription"
     assert _ws_status(url) == 401
     assert _ws_status(url, additional_headers={"Authorization": "Bearer wrong-key"}) == 401
     assert _ws_status(url, subprotocols=["realtime", "openai-insecure-api-key.wrong-key"]) == 401
-    assert _ws_status(url, additional_headers={"Authorization": f"Bearer {KEYS[0]}"}) == 403
-    assert _ws_status(url, subprotocols=["realtime", f"openai-insecure-api-key.{KEYS[1]}"]) == 403
+    assert _ws_status(url, additional_headers={"Authorization": f"Bearer {KEYS[0]}"}) == 101
+    assert _ws_status(url, subprotocols=["realtime", f"openai-insecure-api-key.{KEYS[1]}"]) == 101
 
 
 def test_local_mode_serves_docs_and_metrics_on_its_one_port(service):

@@ -210,3 +210,28 @@ def test_auto_language_is_detected_per_request_not_per_batch(service):
     assert english["language"] == "en", english
     assert french["language"] == "fr", french
     assert "budget" in _norm(french["text"]) and "reflector" in _norm(english["text"])
+
+
+@pytest.mark.slow
+def test_a_chunk_whose_text_repeats_is_decoded_again_with_temperature_fallback(caplog):
+    """The batched pipeline has no temperature fallback: a chunk whose text compresses too well
+    (the decoder looped) is decoded again alone. With the threshold at 0.1 every chunk takes that
+    path, which must still give the words, timed within the chunk (the threshold's default, 2.4,
+    is what turned a looping French clip into its three sentences on the test machine)."""
+    from rgpu_asr.audio import decode_file
+    from rgpu_local.models import whisper_base_dir
+    from rgpu_whisper.engine import WhisperEngine
+    from rgpu_whisper.settings import WhisperSettings
+
+    engine = WhisperEngine(WhisperSettings(compression_ratio_threshold=0.1), packaged=whisper_base_dir)
+    engine.load()
+    audio = decode_file(str(shared_audio("test_short.wav")))
+    with caplog.at_level("INFO", logger="rgpu.whisper"):
+        (looped,) = engine.transcribe_batch("en", [audio])
+    assert "re-decoded a chunk whose text repeated" in caplog.text
+    plain = WhisperEngine(WhisperSettings(compression_ratio_threshold=0), packaged=whisper_base_dir)
+    plain.load()
+    (batched,) = plain.transcribe_batch("en", [audio])
+    assert looped.words and all(0 <= w.start <= w.end <= len(audio) / 16000 + 0.5 for w in looped.words)
+    redecoded = _norm(" ".join(s.text for s in looped.segments))
+    assert jiwer.wer(_norm(" ".join(s.text for s in batched.segments)), redecoded) < 0.2, redecoded

@@ -9,11 +9,19 @@ diarized uploads reach the file pool by path, never the live one). A Gateway API
 path) or an Ingress (ingress-nginx rewrite semantics). Only contract routes are routed: ``/docs``,
 ``/openapi.json``, ``/metrics`` and KServe's own protocol routes are not reachable from outside. A
 keyless translator (``translator.auth: networkPolicy``) is not routed at all.
+
+WebSockets (``/transcriber/v1/realtime``, live transcription): ingress-nginx passes upgrades on
+any path; its read/send timeouts are the idle timeouts of a session, so they are at least
+``WEBSOCKET_IDLE_TIMEOUT_S`` on an Ingress that routes the realtime path. On an HTTPRoute the
+realtime rule has no request timeout (``0s`` disables it; Gateway API, HTTPRouteTimeouts): a
+request timeout would end a session that runs longer.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import rgpu_contract as contract
 
 from . import components as c
 from . import llmruntime
@@ -22,6 +30,10 @@ Obj = dict[str, Any]
 
 SERVICE_PORT = 80
 NGINX = "nginx.ingress.kubernetes.io/"
+#: The least idle timeout a realtime WebSocket session gets from the ingress (10 minutes).
+WEBSOCKET_IDLE_TIMEOUT_S = 600
+#: Contract paths that are WebSocket upgrades.
+WEBSOCKET_ROUTES = frozenset({contract.REALTIME_PATH})
 
 
 def routed(spec: Obj, comp: c.Component) -> bool:
@@ -92,12 +104,16 @@ def endpoints(spec: Obj, namespace: str, owner: str, domain: str = "cluster.loca
 def ingress(owner: Obj, spec: Obj) -> Obj:
     name = owner["metadata"]["name"]
     ing = spec["ingress"]
+    found = rules(spec)
+    timeout = int(ing["timeoutSeconds"])
+    if any(route in WEBSOCKET_ROUTES for _, _, route in found):
+        timeout = max(timeout, WEBSOCKET_IDLE_TIMEOUT_S)  # one annotation set serves every path
     annotations = {
         NGINX + "use-regex": "true",
         NGINX + "rewrite-target": "$1$2",
         NGINX + "proxy-body-size": ing["maxBodySize"],
-        NGINX + "proxy-read-timeout": str(ing["timeoutSeconds"]),
-        NGINX + "proxy-send-timeout": str(ing["timeoutSeconds"]),
+        NGINX + "proxy-read-timeout": str(timeout),
+        NGINX + "proxy-send-timeout": str(timeout),
         NGINX + "proxy-request-buffering": "off",
         **ing.get("annotations", {}),
     }
@@ -108,7 +124,7 @@ def ingress(owner: Obj, spec: Obj) -> Obj:
             "pathType": "ImplementationSpecific",
             "backend": {"service": {"name": c.predictor_service(name, comp), "port": {"number": SERVICE_PORT}}},
         }
-        for comp, public, route in rules(spec)
+        for comp, public, route in found
     ]
     body: Obj = {"rules": [{"host": ing["host"], "http": {"paths": paths}}]}
     if ing.get("className"):
@@ -146,7 +162,7 @@ def httproute(owner: Obj, spec: Obj) -> Obj:
                     "weight": 1,
                 }
             ],
-            "timeouts": {"request": f"{ing['timeoutSeconds']}s"},
+            "timeouts": {"request": "0s" if upstream in WEBSOCKET_ROUTES else f"{ing['timeoutSeconds']}s"},
         }
         for comp, public, upstream in rules(spec)
     ]

@@ -55,14 +55,18 @@ class DynamicBatcher(Generic[T, R]):
         self._worker: asyncio.Task[None] | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-infer")
 
-    async def submit(self, items: Sequence[T], key: Hashable = None) -> list[R]:
-        """Queue one caller's items; results come back in the same order."""
+    async def submit(self, items: Sequence[T], key: Hashable = None, first: bool = False) -> list[R]:
+        """Queue one caller's items; results come back in the same order. ``first``: ahead of
+        what is waiting (work someone is waiting on, before best-effort work)."""
         if not items:
             return []
         loop = asyncio.get_running_loop()
         wakeup = self._ensure_worker(loop)
         pendings: list[_Pending[T, R]] = [_Pending(item, key, loop.create_future()) for item in items]
-        self._queue.extend(pendings)
+        if first:
+            self._queue.extendleft(reversed(pendings))
+        else:
+            self._queue.extend(pendings)
         wakeup.set()
         try:
             return list(await asyncio.gather(*(p.future for p in pendings)))

@@ -52,5 +52,8 @@ class Engine(Protocol):
     def detect_language(self, clips: Sequence[Samples]) -> list[str]:
         """Blocking: one language code per clip (the first speech of each request), batched."""
 
-    def transcribe_batch(self, language: str | None, chunks: Sequence[Samples]) -> list[ChunkTranscript]:
-        """Blocking: one model call for several chunks; times relative to each chunk."""
+    def transcribe_batch(
+        self, language: str | None, chunks: Sequence[Samples], draft: bool = False
+    ) -> list[ChunkTranscript]:
+        """Blocking: one model call for several chunks; times relative to each chunk. ``draft``:
+        a cheaper decode whose words may lack exact times (a live turn's partial text)."""

@@ -102,6 +102,8 @@ class Transcriber:
             return self.engine.detect_language(items)
         assert isinstance(key, tuple)
         language: str | None = key[1]
+        if key[0] == "draft":
+            return self.engine.transcribe_batch(language, items, draft=True)
         return self.engine.transcribe_batch(language, items)
 
     async def detect(self, job: Job) -> str | None:
@@ -112,11 +114,15 @@ class Transcriber:
         assert isinstance(found, str)
         return found
 
-    async def transcribe(self, job: Job, language: str | None) -> Transcript:
-        """``language`` as :meth:`resolve_language` gave it; ``None`` detects it for this job."""
+    async def transcribe(self, job: Job, language: str | None, first: bool = False, draft: bool = False) -> Transcript:
+        """``language`` as :meth:`resolve_language` gave it; ``None`` detects it for this job.
+        ``first``: ahead of queued work (a live turn's final decode before partial ones);
+        ``draft``: the engine's cheaper decode (partial text), batched apart from full ones."""
         if language is None:
             language = await self.detect(job)
-        results = await self.batcher.submit([c.audio(job.audio) for c in job.chunks], key=("transcribe", language))
+        pieces = [c.audio(job.audio) for c in job.chunks]
+        key = ("draft" if draft else "transcribe", language)
+        results = await self.batcher.submit(pieces, key=key, first=first)
         chunks = [r for r in results if isinstance(r, ChunkTranscript)]
         return assemble(job.chunks, chunks, language or "", job.duration_s)
 

@@ -38,23 +38,18 @@ class SileroVad:
         self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"], sess_options=opts)
 
     def probabilities(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """One speech probability per 512-sample window."""
+        """One speech probability per 512-sample window (the last one zero-padded)."""
+        stream = self.stream()
+        block = 2_000 * WINDOW  # windows per model call (64 s): bounded memory for multi-hour audio
         n_windows = -(-len(audio) // WINDOW)
-        probs = np.zeros(n_windows, dtype=np.float32)
-        h = np.zeros((1, 1, 128), dtype=np.float32)
-        c = np.zeros((1, 1, 128), dtype=np.float32)
-        previous_tail = np.zeros(CONTEXT, dtype=np.float32)
-        block = 2_000  # windows per model call (64 s): bounded memory for multi-hour audio
-        for first in range(0, n_windows, block):
-            piece = np.asarray(audio[first * WINDOW : (first + block) * WINDOW], dtype=np.float32)
-            windows = np.pad(piece, (0, (-len(piece)) % WINDOW)).reshape(-1, WINDOW)
-            context = np.roll(windows[:, -CONTEXT:], 1, axis=0)
-            context[0] = previous_tail
-            previous_tail = windows[-1, -CONTEXT:].copy()
-            batch = np.concatenate([context, windows], axis=1)
-            out, h, c = self.session.run(None, {"input": batch, "h": h, "c": c})
-            probs[first : first + len(windows)] = np.asarray(out).reshape(-1)
-        return probs
+        parts = [stream.push(audio[first : first + block]) for first in range(0, len(audio), block)]
+        tail = stream.flush()
+        probs = np.concatenate([*parts, tail]) if parts or len(tail) else np.zeros(0, np.float32)
+        return probs[:n_windows].astype(np.float32)
+
+    def stream(self) -> VadStream:
+        """A streaming view: audio pushed in any piece sizes, one probability per full window."""
+        return VadStream(self)
 
     def segments(self, audio: npt.NDArray[np.float32], params: VadParams | None = None) -> list[Segment]:
         return speech_segments(self.probabilities(audio), len(audio), params)
@@ -63,3 +58,40 @@ class SileroVad:
 @functools.lru_cache(maxsize=1)
 def default_vad() -> SileroVad:
     return SileroVad()
+
+
+class VadStream:
+    """Silero's recurrent state carried across pushes, so a live stream is scored exactly as the
+    same audio in one piece would be. Not thread-safe: one per stream."""
+
+    def __init__(self, vad: SileroVad):
+        self.session = vad.session
+        self._h = np.zeros((1, 1, 128), dtype=np.float32)
+        self._c = np.zeros((1, 1, 128), dtype=np.float32)
+        self._tail = np.zeros(CONTEXT, dtype=np.float32)
+        self._pending = np.zeros(0, dtype=np.float32)
+
+    def push(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Probabilities of the windows that ``audio`` completes (a rest waits for the next push)."""
+        pending = np.concatenate([self._pending, np.asarray(audio, dtype=np.float32)])
+        n = len(pending) // WINDOW
+        self._pending = pending[n * WINDOW :].copy()
+        if n == 0:
+            return np.zeros(0, dtype=np.float32)
+        return self._run(pending[: n * WINDOW].reshape(n, WINDOW))
+
+    def flush(self) -> npt.NDArray[np.float32]:
+        """The probability of a last, zero-padded partial window (empty when there is none)."""
+        if not len(self._pending):
+            return np.zeros(0, dtype=np.float32)
+        window = np.pad(self._pending, (0, WINDOW - len(self._pending))).reshape(1, WINDOW)
+        self._pending = np.zeros(0, dtype=np.float32)
+        return self._run(window)
+
+    def _run(self, windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        context = np.roll(windows[:, -CONTEXT:], 1, axis=0)
+        context[0] = self._tail
+        self._tail = windows[-1, -CONTEXT:].copy()
+        batch = np.concatenate([context, windows], axis=1)
+        out, self._h, self._c = self.session.run(None, {"input": batch, "h": self._h, "c": self._c})
+        return np.asarray(out, dtype=np.float32).reshape(-1)

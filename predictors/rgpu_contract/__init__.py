@@ -89,11 +89,13 @@ PAD_PATH = "/pad"
 #: any path below it (Envoy appends the original request path to the configured one). Served by
 #: the padding predictor (always on, CPU); never routed publicly.
 AUTH_PATH = "/auth"
+#: Live transcription over a WebSocket (OpenAI's Realtime transcription protocol).
+REALTIME_PATH = "/v1/realtime"
 
 #: Component name -> the path prefixes the ingress sends to it. Both transcriber engines serve
 #: the same routes; the live/file split is by route.
 COMPONENT_ROUTES: dict[str, tuple[str, ...]] = {
-    "transcriber-live": (TRANSCRIPTIONS_PATH, LEGACY_TRANSCRIBE_PATH),
+    "transcriber-live": (TRANSCRIPTIONS_PATH, LEGACY_TRANSCRIBE_PATH, REALTIME_PATH),
     "transcriber-file": (TRANSCRIPTIONS_FROM_URL_PATH,),
     "diarizer": (DIARIZE_PATH,),
     "translator": (TRANSLATE_PATH,),

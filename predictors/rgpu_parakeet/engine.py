@@ -264,8 +264,11 @@ class ParakeetEngine:
     def detect_language(self, clips: Sequence[Samples]) -> list[str]:
         raise NotImplementedError("Parakeet does not report the language it decoded")
 
-    def transcribe_batch(self, language: str | None, chunks: Sequence[Samples]) -> list[ChunkTranscript]:
-        """One NeMo ``transcribe`` call for all ``chunks`` (the model detects v3's language itself)."""
+    def transcribe_batch(
+        self, language: str | None, chunks: Sequence[Samples], draft: bool = False
+    ) -> list[ChunkTranscript]:
+        """One NeMo ``transcribe`` call for all ``chunks`` (the model detects v3's language itself).
+        ``draft`` changes nothing: TDT decoding is greedy and its word times come free."""
         assert self.model is not None, "model not loaded"
         import torch
 

@@ -43,6 +43,8 @@ BATCH_SIZE = Histogram(
     "reflector_gpu_batch_items", "Items per model call", ["predictor"], buckets=(1, 2, 4, 8, 16, 32, 64)
 )
 
+#: Realtime WebSocket sessions are long-lived: counted here, not against the HTTP admission limit.
+REALTIME_SESSIONS = Gauge("reflector_gpu_realtime_sessions", "Open realtime WebSocket sessions", ["predictor"])
 
 log = logging.getLogger("rgpu.metrics")
 

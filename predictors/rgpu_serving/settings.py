@@ -48,6 +48,13 @@ class ServingSettings(BaseSettings):
     max_pending_requests: int | None = Field(None, ge=1)
     retry_after_s: int = 5
 
+    # Realtime WebSocket sessions (/v1/realtime): per replica, beyond which the upgrade is refused
+    # with 503; each at most this long; audio buffered for one turn; partial re-decode interval.
+    realtime_max_sessions: int = Field(16, ge=0)
+    realtime_max_session_s: float = Field(3600.0, gt=0)
+    realtime_max_buffer_s: float = Field(120.0, gt=0, le=600)
+    realtime_partial_interval_ms: int = Field(500, ge=100, le=1000)
+
     # Shutdown (SIGTERM): readiness goes false and requests are still served for the drain, then
     # no new connections and in-flight requests get the grace period to finish.
     shutdown_drain_s: float = Field(0.0, ge=0)

@@ -36,6 +36,7 @@ from .known_speakers import LARGE_FIELDS
 from .metrics import BATCH_SIZE, record_audio
 from .predictor import EnginePredictor
 from .protocol import InferRequest, InferResponse, v2_response, v2_strings
+from .realtime import RealtimeSessions
 from .settings import ServingSettings
 from .uploads import MultipartForm, base64_file, multipart_form
 
@@ -95,6 +96,8 @@ class TranscriptionPredictor(EnginePredictor[Transcriber]):
         diarization = DiarizationSettings()
         self.diarizer: Diarizer | None = remote_diarizer(diarization)
         self.speakers = SpeakerAttribution(self, diarization)
+        #: Live transcription over a WebSocket (``GET /v1/realtime``), on the same transcriber.
+        self.realtime = RealtimeSessions(self)
 
     @property
     def transcriber(self) -> Transcriber:
@@ -150,6 +153,7 @@ class TranscriptionPredictor(EnginePredictor[Transcriber]):
         async def legacy_transcribe(_: None = gate, body: MultipartForm = form) -> dict[str, Any]:
             return await self.legacy_transcribe(LegacyForm.from_form(body), body)
 
+        r.add_api_websocket_route(contract.REALTIME_PATH, self.realtime.endpoint, name="realtime")
         return r
 
     async def transcriptions(self, req: TranscriptionForm, body: MultipartForm) -> Response:

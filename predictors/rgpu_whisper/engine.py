@@ -9,6 +9,7 @@ the first speech of several requests goes through one encoder pass.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,11 @@ class WhisperEngine:
         encoded = self.model.encode(features)
         return [str(found[0][0])[2:-2] for found in self.model.model.detect_language(encoded)]
 
-    def transcribe_batch(self, language: str | None, chunks: Sequence[Samples]) -> list[ChunkTranscript]:
+    def transcribe_batch(
+        self, language: str | None, chunks: Sequence[Samples], draft: bool = False
+    ) -> list[ChunkTranscript]:
+        """``draft`` (a live turn's partial text): greedy, without the word-alignment pass; its
+        words are the segment text's, timed with their segment."""
         assert self.pipeline is not None, "model not loaded"
         offsets, pieces, pos = [], [], 0
         for chunk in chunks:
@@ -133,28 +138,70 @@ class WhisperEngine:
             language=language,
             clip_timestamps=clips,
             batch_size=self.settings.batch_size,
-            beam_size=self.settings.beam_size,
-            word_timestamps=True,
+            beam_size=1 if draft else self.settings.beam_size,
+            word_timestamps=not draft,
         )
         starts = [off // _ALIGN for off in offsets]  # in Whisper frames, as Segment.seek is
         results: list[ChunkTranscript] = [ChunkTranscript([], []) for _ in chunks]
         for seg in segments:
             idx = _owner(starts, seg.seek)
-            base = offsets[idx] / SAMPLE_RATE
-            results[idx].segments.append(
-                TextSegment(
-                    start=seg.start - base,
-                    end=seg.end - base,
-                    text=seg.text,
-                    tokens=tuple(seg.tokens),
-                    avg_logprob=float(seg.avg_logprob),
-                    compression_ratio=float(seg.compression_ratio),
-                    no_speech_prob=float(seg.no_speech_prob),
-                    temperature=float(seg.temperature or 0.0),
-                )
-            )
-            results[idx].words.extend(Word(w.word, w.start - base, w.end - base) for w in seg.words or ())
+            _append(results[idx], seg, offsets[idx] / SAMPLE_RATE, draft)
+        threshold = self.settings.compression_ratio_threshold
+        for idx, result in enumerate(results):
+            # Drafts (a live turn's partial text) are superseded by the turn's full decode.
+            if not draft and threshold > 0 and any(s.compression_ratio > threshold for s in result.segments):
+                results[idx] = self._redecode(language, chunks[idx])
         return results
+
+    def _redecode(self, language: str | None, chunk: Samples) -> ChunkTranscript:
+        """A chunk whose text repeats itself (compression ratio above the threshold: the decoder
+        looped) decoded again on its own by faster-whisper's sequential path, which raises the
+        temperature until the text stops repeating, as openai-whisper does. The batched pipeline
+        has no such fallback; loops are rare, so this costs nothing on ordinary speech."""
+        segments, _info = self.model.transcribe(
+            np.asarray(chunk, dtype=np.float32),
+            language=language,
+            beam_size=self.settings.beam_size,
+            word_timestamps=True,
+            temperature=_FALLBACK_TEMPERATURES,
+            compression_ratio_threshold=self.settings.compression_ratio_threshold,
+            condition_on_previous_text=False,
+            vad_filter=False,
+        )
+        log.info(
+            "re-decoded a chunk whose text repeated (compression ratio above %s)",
+            self.settings.compression_ratio_threshold,
+        )
+        out = ChunkTranscript([], [])
+        for seg in segments:
+            _append(out, seg, 0.0)
+        return out
+
+
+#: openai-whisper's and faster-whisper's default temperature schedule.
+_FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def _append(result: ChunkTranscript, seg: Any, base: float, draft: bool = False) -> None:
+    """One faster-whisper segment (and its words), moved to its chunk's time base; a draft has no
+    word timings: its words are the segment text's, timed with their segment."""
+    result.segments.append(
+        TextSegment(
+            start=seg.start - base,
+            end=seg.end - base,
+            text=seg.text,
+            tokens=tuple(seg.tokens),
+            avg_logprob=float(seg.avg_logprob),
+            compression_ratio=float(seg.compression_ratio),
+            no_speech_prob=float(seg.no_speech_prob),
+            temperature=float(seg.temperature or 0.0),
+        )
+    )
+    if draft:
+        start, end = seg.start - base, seg.end - base
+        result.words.extend(Word(w, start, end) for w in re.findall(r"\s*\S+", seg.text))
+    else:
+        result.words.extend(Word(w.word, w.start - base, w.end - base) for w in seg.words or ())
 
 
 def _owner(starts: list[int], seek: int) -> int:

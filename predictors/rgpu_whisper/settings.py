@@ -16,6 +16,9 @@ class WhisperSettings(BaseSettings):
     cpu_threads: int = 0  # 0: CTranslate2's default
     batch_size: int = 8
     beam_size: int = 5
+    #: A chunk whose text compresses better than this (gzip ratio: the decoder repeated itself)
+    #: is decoded again with temperature fallback; 0 turns the check off. Whisper's default.
+    compression_ratio_threshold: float = 2.4
     max_batch_wait_ms: float = 10.0
     #: Where hub downloads are cached; ``HF_HUB_OFFLINE=1`` forbids downloads.
     download_root: str | None = None

@@ -413,6 +413,35 @@ def test_ingress_rewrites_prefix_away_for_ingress_nginx():
     assert seen["/diarizer/diarize"] == ("rgpu-diarizer-predictor", "/diarize")
 
 
+def test_the_realtime_websocket_route_reaches_the_live_pool_with_long_idle_timeouts():
+    """``/transcriber/v1/realtime`` goes to the live transcriber; an Ingress keeps a session idle
+    for at least 10 minutes (its read/send timeouts) even when timeoutSeconds is lower; on an
+    HTTPRoute the realtime rule has no request timeout (``0s`` disables it) while the others keep
+    theirs. Both objects validate against their schemas."""
+    from rgpu_operator.schema import defaulted_spec
+
+    table = {public: (comp.name, up) for comp, public, up in routing.rules(defaulted_spec(full({})["spec"]))}
+    assert table["/transcriber/v1/realtime"] == ("transcriber-live", contract.REALTIME_PATH)
+
+    short = {"enabled": True, "host": "h.example.com", "timeoutSeconds": 120}
+    ing = next(o for o in plan(full({"ingress": short}), DEFAULTS).present if o["kind"] == "Ingress")
+    notes = ing["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "600"
+    assert notes["nginx.ingress.kubernetes.io/proxy-send-timeout"] == "600"
+    assert any(re.match("^" + p["path"], "/transcriber/v1/realtime") for p in ing["spec"]["rules"][0]["http"]["paths"])
+    validate_any(ing)
+    long = {**short, "timeoutSeconds": 3600}
+    ing = next(o for o in plan(full({"ingress": long}), DEFAULTS).present if o["kind"] == "Ingress")
+    assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "3600"
+
+    gateway = {**short, "gateway": {"parentRefs": [{"name": "gw"}]}}
+    route = next(o for o in plan(full({"ingress": gateway}), DEFAULTS).present if o["kind"] == "HTTPRoute")
+    timeouts = {r["matches"][0]["path"]["value"]: r["timeouts"]["request"] for r in route["spec"]["rules"]}
+    assert timeouts["/transcriber/v1/realtime"] == "0s"
+    assert timeouts["/transcriber/v1/audio/transcriptions"] == "120s"
+    validate_any(route)
+
+
 def _isvc(spec: dict, component: str, install: Install = DEFAULTS) -> dict:
     return next(o for o in plan(full(spec), install).present if o["metadata"]["name"] == f"rgpu-{component}")
 
