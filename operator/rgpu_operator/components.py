@@ -205,3 +205,15 @@ def owned_by(obj: dict[str, Any], owner_uid: str) -> bool:
     """``obj`` has a controller reference to the object with ``owner_uid``."""
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
     return any(ref.get("uid") == owner_uid and ref.get("controller") for ref in refs)
+
+
+def non_root_pod(uid: int) -> dict[str, Any]:
+    """A pod securityContext running as ``uid`` (user, group and volume group), never root, with
+    the runtime's default seccomp profile (Pod Security Standards, restricted)."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }

@@ -158,13 +158,7 @@ def job(namespace: str, model: CacheModel, spec: Obj, image: str) -> Obj:
     pod: Obj = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": bool(account),
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "fsGroup": RUN_AS,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": c.non_root_pod(RUN_AS),
         "containers": [
             {
                 "name": "fetch",

@@ -212,10 +212,7 @@ async def _model_jobs(
             if not await kube.delete(modelcache.JOB_API_VERSION, "Job", namespace, name):
                 continue  # already gone (another resource using the model retried it)
         except ApiError as exc:
-            if exc.transient:
-                out.retry.append(str(exc))
-            else:
-                problems.append(f"Job {name}: {exc.message}")
+            _failed(exc, out, problems, f"Job {name}")
             continue
         out.deleted.append(f"Job/{name}")
         notify("Normal", "Retrying", f"deleted failed Job/{name} ({found.reason}); a new one fetches the model")
@@ -385,6 +382,14 @@ async def _missing_secrets(kube: Kube, owner: Obj, p: Plan) -> list[str]:
     return out
 
 
+def _failed(exc: ApiError, out: Outcome, problems: list[str], what: str) -> None:
+    """A transient API failure is retried soon; any other is reported on the resource."""
+    if exc.transient:
+        out.retry.append(str(exc))
+    else:
+        problems.append(f"{what}: {exc.message}")
+
+
 async def _delete_if_ours(
     kube: Kube, ref: Ref, owner: Obj, out: Outcome, notify: Notify, problems: list[str] | None = None
 ) -> None:
@@ -398,10 +403,7 @@ async def _delete_if_ours(
     except ApiError as exc:
         if problems is None:
             raise
-        if exc.transient:
-            out.retry.append(str(exc))
-        else:
-            problems.append(f"{ref.kind} {ref.name}: {exc.message}")
+        _failed(exc, out, problems, f"{ref.kind} {ref.name}")
         return
     out.deleted.append(f"{ref.kind}/{ref.name}")
     notify("Normal", "Deleted", f"deleted {ref.kind}/{ref.name} (no longer in spec)")
