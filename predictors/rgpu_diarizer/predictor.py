@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import rgpu_contract as contract
@@ -24,38 +24,28 @@ from rgpu_serving.metrics import record_audio
 from rgpu_serving.predictor import EnginePredictor
 from rgpu_serving.protocol import InferRequest, InferResponse, v2_response, v2_strings
 from rgpu_serving.settings import ServingSettings
-from rgpu_serving.uploads import MultipartForm, base64_file, multipart_form
+from rgpu_serving.uploads import MultipartForm, base64_file, multipart_openapi
 
 from .engine import DiarizeOptions, DiarizerEngine
 from .pipeline import number_speakers, to_contract
 from .settings import DiarizerSettings
 
-_UPLOAD_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "timestamp": {"type": "number"},
-                        "num_speakers": {"type": "integer"},
-                        "min_speakers": {"type": "integer"},
-                        "max_speakers": {"type": "integer"},
-                        "exclusive": {"type": "boolean"},
-                        "known_speaker_names[]": {"type": "array", "items": {"type": "string"}},
-                        "known_speaker_references[]": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                        },
-                    },
-                }
-            }
+_UPLOAD_SCHEMA = multipart_openapi(
+    {
+        "file": {"type": "string", "format": "binary"},
+        "timestamp": {"type": "number"},
+        "num_speakers": {"type": "integer"},
+        "min_speakers": {"type": "integer"},
+        "max_speakers": {"type": "integer"},
+        "exclusive": {"type": "boolean"},
+        "known_speaker_names[]": {"type": "array", "items": {"type": "string"}},
+        "known_speaker_references[]": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
         },
-    }
-}
+    },
+    required=("file",),
+)
 
 
 def _number(form: MultipartForm, name: str) -> float | int | str | None:
@@ -157,9 +147,7 @@ class DiarizerPredictor(EnginePredictor[DiarizerEngine]):
 
     # ---- routes ------------------------------------------------------------------------
     def router(self) -> APIRouter:
-        gate = Depends(self.gate())
-        form = Depends(multipart_form(self.settings, LARGE_FIELDS))
-        r = APIRouter(tags=[self.name])
+        r, gate, form = self.upload_router(LARGE_FIELDS)
 
         @r.post(
             contract.DIARIZE_UPLOAD_PATH,

@@ -12,11 +12,11 @@ from __future__ import annotations
 import abc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import kserve
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 import rgpu_contract as contract
@@ -27,6 +27,7 @@ from .fetch import UrlPolicy
 from .metrics import MODEL_LOAD
 from .protocol import InferRequest, InferResponse, parse_v1
 from .settings import ServingSettings
+from .uploads import multipart_form
 
 log = logging.getLogger("rgpu.predictor")
 #: The ``route`` label of KServe's own V1/V2 inference routes in the admission metrics.
@@ -77,6 +78,13 @@ class Predictor(kserve.Model, abc.ABC):  # type: ignore[misc]
     @abc.abstractmethod
     def router(self) -> APIRouter:
         """The Reflector contract routes this predictor serves."""
+
+    def upload_router(self, large_fields: Mapping[str, int]) -> tuple[APIRouter, Any, Any]:
+        """A router for routes taking uploads: the router, the admission gate and the streamed
+        multipart form (``large_fields``: fields allowed above the usual field cap), as FastAPI
+        dependencies."""
+        form = multipart_form(self.settings, large_fields)
+        return APIRouter(tags=[self.name]), Depends(self.gate()), Depends(form)
 
     def load(self) -> bool:
         started = time.perf_counter()

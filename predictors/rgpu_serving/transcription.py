@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 import rgpu_contract as contract
@@ -38,43 +38,33 @@ from .predictor import EnginePredictor
 from .protocol import InferRequest, InferResponse, v2_response, v2_strings
 from .realtime import RealtimeSessions
 from .settings import ServingSettings
-from .uploads import MultipartForm, base64_file, multipart_form
+from .uploads import MultipartForm, base64_file, multipart_openapi
 
-_MULTIPART_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "files[]": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "model": {"type": "string"},
-                        "language": {"type": "string"},
-                        "batch": {"type": "boolean"},
-                        "response_format": {"type": "string", "enum": list(RESPONSE_FORMATS)},
-                        "timestamp_granularities[]": {
-                            "type": "array",
-                            "items": {"type": "string", "enum": ["word", "segment"]},
-                        },
-                        "chunking_strategy": {"type": "string", "description": "auto, or a server_vad object (JSON)"},
-                        "stream": {"type": "boolean", "description": "diarized_json as server-sent events"},
-                        "known_speaker_names[]": {"type": "array", "items": {"type": "string"}},
-                        "known_speaker_references[]": {
-                            "type": "array",
-                            "items": {"type": "string", "description": "data URL of a 1-30 s clip"},
-                        },
-                        "num_speakers": {"type": "integer"},
-                        "min_speakers": {"type": "integer"},
-                        "max_speakers": {"type": "integer"},
-                    },
-                }
-            }
+_MULTIPART_SCHEMA = multipart_openapi(
+    {
+        "file": {"type": "string", "format": "binary"},
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "files[]": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "model": {"type": "string"},
+        "language": {"type": "string"},
+        "batch": {"type": "boolean"},
+        "response_format": {"type": "string", "enum": list(RESPONSE_FORMATS)},
+        "timestamp_granularities[]": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["word", "segment"]},
         },
+        "chunking_strategy": {"type": "string", "description": "auto, or a server_vad object (JSON)"},
+        "stream": {"type": "boolean", "description": "diarized_json as server-sent events"},
+        "known_speaker_names[]": {"type": "array", "items": {"type": "string"}},
+        "known_speaker_references[]": {
+            "type": "array",
+            "items": {"type": "string", "description": "data URL of a 1-30 s clip"},
+        },
+        "num_speakers": {"type": "integer"},
+        "min_speakers": {"type": "integer"},
+        "max_speakers": {"type": "integer"},
     }
-}
+)
 
 
 class TranscriptionPredictor(EnginePredictor[Transcriber]):
@@ -126,9 +116,7 @@ class TranscriptionPredictor(EnginePredictor[Transcriber]):
 
     # ---- routes ------------------------------------------------------------------------------
     def router(self) -> APIRouter:
-        gate = Depends(self.gate())
-        form = Depends(multipart_form(self.settings, LARGE_FIELDS))
-        r = APIRouter(tags=[self.name])
+        r, gate, form = self.upload_router(LARGE_FIELDS)
 
         @r.post(
             contract.TRANSCRIPTIONS_PATH,

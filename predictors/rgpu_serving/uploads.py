@@ -193,6 +193,15 @@ async def receive_multipart(
         collector.form.remove_files()
 
 
+def multipart_openapi(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``openapi_extra`` documenting a route's streamed multipart body (FastAPI cannot see fields
+    read from :func:`multipart_form`)."""
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
 def multipart_form(
     settings: ServingSettings, large_fields: Mapping[str, int] | None = None
 ) -> Callable[[Request], AsyncIterator[MultipartForm]]:
