@@ -6,12 +6,14 @@ test directories have a conftest.py of their own and only this module name is un
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -141,6 +143,17 @@ class Service:
                 break
             time.sleep(0.3)
         raise RuntimeError(f"model {model} not ready in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+
+    @contextlib.contextmanager
+    def running(self, model: str, timeout: float = 300) -> Iterator[Service]:
+        """For a fixture: wait until ``model`` is ready, hand the service over, then stop it and
+        require a clean exit (not checked when the body raised: that error is the one to see)."""
+        try:
+            self.wait_ready(model, timeout)
+            yield self
+        finally:
+            code = self.stop()
+        self.assert_clean_exit(code)
 
     def assert_clean_exit(self, code: int) -> None:
         """After ``stop()``: the process exited 0 and left nothing in its upload directory."""

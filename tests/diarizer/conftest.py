@@ -75,12 +75,8 @@ def diarizer(tmp_path_factory, packaged_pipeline):
         tmp,
         "diarizer",
     )
-    try:
-        svc.wait_ready("diarizer")
+    with svc.running("diarizer"):
         yield svc
-    finally:
-        code = svc.stop()
-    svc.assert_clean_exit(code)
 
 
 @pytest.fixture

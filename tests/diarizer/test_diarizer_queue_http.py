@@ -38,12 +38,8 @@ def default_diarizer(tmp_path_factory, packaged_pipeline):
         tmp,
         "diarizer-defaults",
     )
-    try:
-        svc.wait_ready("diarizer")
+    with svc.running("diarizer"):
         yield svc
-    finally:
-        code = svc.stop()
-    svc.assert_clean_exit(code)
 
 
 def test_three_concurrent_diarizations_queue_and_all_complete(default_diarizer, origin):

@@ -42,12 +42,8 @@ def llm_service(tmp_path_factory, smollm2_gguf):
         tmp,
         "llm",
     )
-    try:
-        svc.wait_ready("llm", timeout=400)
+    with svc.running("llm", timeout=400):
         yield svc
-    finally:
-        code = svc.stop()
-    svc.assert_clean_exit(code)
 
 
 @pytest.fixture

@@ -232,12 +232,8 @@ def padding(tmp_path_factory):
         tmp_path_factory.mktemp("padding-auth"),
         "padding",
     )
-    try:
-        svc.wait_ready("padding")
+    with svc.running("padding"):
         yield svc
-    finally:
-        code = svc.stop()
-    svc.assert_clean_exit(code)
 
 
 def reflector_settings(spec: dict) -> tuple[list[dict], dict]:

@@ -122,12 +122,8 @@ def padding(tmp_path_factory):
         tmp_path_factory.mktemp("padding"),
         "padding",
     )
-    try:
-        svc.wait_ready("padding")
+    with svc.running("padding"):
         yield svc
-    finally:
-        code = svc.stop()
-    svc.assert_clean_exit(code)
 
 
 @pytest.fixture

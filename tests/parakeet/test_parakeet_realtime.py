@@ -28,12 +28,8 @@ def parakeet_live(tmp_path_factory, tiny_nemo):
         tmp_path_factory.mktemp("parakeet-realtime"),
         "parakeet-realtime",
     )
-    try:
-        svc.wait_ready("parakeet", timeout=600)
+    with svc.running("parakeet", timeout=600):
         yield svc
-    finally:
-        code = svc.stop()
-    svc.assert_clean_exit(code)
 
 
 def _pcm16_16k(name: str) -> bytes:
