@@ -66,25 +66,7 @@ def auth_url(namespace: str, owner: str, domain: str) -> str:
 def httproute(owner: Obj, spec: Obj) -> Obj:
     base = routing.httproute(owner, spec)  # parentRefs, hostnames, annotations, timeouts as the main route
     name = owner["metadata"]["name"]
-    rule = {
-        "matches": [{"path": {"type": "PathPrefix", "value": PUBLIC_PREFIX}}],
-        "filters": [
-            {
-                "type": "URLRewrite",
-                "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": UPSTREAM_PREFIX}},
-            }
-        ],
-        "backendRefs": [
-            {
-                "group": "",
-                "kind": "Service",
-                "name": c.predictor_service(name, c.BY_NAME["llm"]),
-                "port": routing.SERVICE_PORT,
-                "weight": 1,
-            }
-        ],
-        "timeouts": {"request": f"{spec['ingress']['timeoutSeconds']}s"},
-    }
+    rule = routing.route_rule(name, c.BY_NAME["llm"], PUBLIC_PREFIX, UPSTREAM_PREFIX, spec["ingress"]["timeoutSeconds"])
     meta = c.metadata(owner, route_name(name), "llm")
     if base["metadata"].get("annotations"):
         meta["annotations"] = dict(base["metadata"]["annotations"])
@@ -132,31 +114,7 @@ def ingress(owner: Obj, spec: Obj, domain: str) -> Obj:
         routing.NGINX + "auth-url": auth_url(meta["namespace"], name, domain),
         **ing.get("annotations", {}),
     }
-    body: Obj = {
-        "rules": [
-            {
-                "host": ing["host"],
-                "http": {
-                    "paths": [
-                        {
-                            "path": f"{PUBLIC_PREFIX}(/.*|$)",
-                            "pathType": "ImplementationSpecific",
-                            "backend": {
-                                "service": {
-                                    "name": c.predictor_service(name, c.BY_NAME["llm"]),
-                                    "port": {"number": routing.SERVICE_PORT},
-                                }
-                            },
-                        }
-                    ]
-                },
-            }
-        ]
-    }
-    if ing.get("className"):
-        body = {"ingressClassName": ing["className"], **body}
-    if ing.get("tlsSecretName"):
-        body["tls"] = [{"hosts": [ing["host"]], "secretName": ing["tlsSecretName"]}]
+    body = routing.ingress_spec(ing, [routing.ingress_path(f"{PUBLIC_PREFIX}(/.*|$)", name, c.BY_NAME["llm"])])
     out_meta = c.metadata(owner, route_name(name), "llm")
     out_meta["annotations"] = annotations
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": out_meta, "spec": body}

@@ -101,6 +101,49 @@ def endpoints(spec: Obj, namespace: str, owner: str, domain: str = "cluster.loca
     return out
 
 
+def ingress_path(path: str, owner: str, comp: c.Component) -> Obj:
+    """An Ingress path (a regular expression, ingress-nginx's use-regex) to a predictor's Service."""
+    return {
+        "path": path,
+        "pathType": "ImplementationSpecific",
+        "backend": {"service": {"name": c.predictor_service(owner, comp), "port": {"number": SERVICE_PORT}}},
+    }
+
+
+def ingress_spec(ing: Obj, paths: list[Obj]) -> Obj:
+    """An Ingress spec for ``spec.ingress``'s host, class and TLS secret with these paths."""
+    body: Obj = {"rules": [{"host": ing["host"], "http": {"paths": paths}}]}
+    if ing.get("className"):
+        body = {"ingressClassName": ing["className"], **body}
+    if ing.get("tlsSecretName"):
+        body["tls"] = [{"hosts": [ing["host"]], "secretName": ing["tlsSecretName"]}]
+    return body
+
+
+def route_rule(owner: str, comp: c.Component, public: str, upstream: str, timeout_s: int) -> Obj:
+    """An HTTPRoute rule: ``public`` prefix rewritten to ``upstream`` on a predictor's Service
+    (no request timeout on WebSocket routes: a session outlives any)."""
+    return {
+        "matches": [{"path": {"type": "PathPrefix", "value": public}}],
+        "filters": [
+            {
+                "type": "URLRewrite",
+                "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": upstream}},
+            }
+        ],
+        "backendRefs": [
+            {
+                "group": "",
+                "kind": "Service",
+                "name": c.predictor_service(owner, comp),
+                "port": SERVICE_PORT,
+                "weight": 1,
+            }
+        ],
+        "timeouts": {"request": "0s" if upstream in WEBSOCKET_ROUTES else f"{timeout_s}s"},
+    }
+
+
 def ingress(owner: Obj, spec: Obj) -> Obj:
     name = owner["metadata"]["name"]
     ing = spec["ingress"]
@@ -117,20 +160,9 @@ def ingress(owner: Obj, spec: Obj) -> Obj:
         NGINX + "proxy-request-buffering": "off",
         **ing.get("annotations", {}),
     }
-    paths = [
-        {
-            # ^<prefix>(<route>)(/...|end): $1$2 is the contract path, prefix removed.
-            "path": f"{public.removesuffix(route)}({route})(/.*|$)",
-            "pathType": "ImplementationSpecific",
-            "backend": {"service": {"name": c.predictor_service(name, comp), "port": {"number": SERVICE_PORT}}},
-        }
-        for comp, public, route in found
-    ]
-    body: Obj = {"rules": [{"host": ing["host"], "http": {"paths": paths}}]}
-    if ing.get("className"):
-        body = {"ingressClassName": ing["className"], **body}
-    if ing.get("tlsSecretName"):
-        body["tls"] = [{"hosts": [ing["host"]], "secretName": ing["tlsSecretName"]}]
+    # ^<prefix>(<route>)(/...|end): $1$2 is the contract path, prefix removed.
+    paths = [ingress_path(f"{public.removesuffix(route)}({route})(/.*|$)", name, comp) for comp, public, route in found]
+    body = ingress_spec(ing, paths)
     meta = c.metadata(owner, c.routing_name(name), "ingress")
     meta["annotations"] = annotations
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": body}
@@ -145,26 +177,7 @@ def httproute(owner: Obj, spec: Obj) -> Obj:
         parent.update({k: ref[k] for k in ("namespace", "sectionName", "port") if ref.get(k)})
         parents.append(parent)
     route_rules = [
-        {
-            "matches": [{"path": {"type": "PathPrefix", "value": public}}],
-            "filters": [
-                {
-                    "type": "URLRewrite",
-                    "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": upstream}},
-                }
-            ],
-            "backendRefs": [
-                {
-                    "group": "",
-                    "kind": "Service",
-                    "name": c.predictor_service(name, comp),
-                    "port": SERVICE_PORT,
-                    "weight": 1,
-                }
-            ],
-            "timeouts": {"request": "0s" if upstream in WEBSOCKET_ROUTES else f"{ing['timeoutSeconds']}s"},
-        }
-        for comp, public, upstream in rules(spec)
+        route_rule(name, comp, public, upstream, ing["timeoutSeconds"]) for comp, public, upstream in rules(spec)
     ]
     meta = c.metadata(owner, c.routing_name(name), "httproute")
     if ing.get("annotations"):
