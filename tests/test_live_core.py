@@ -22,6 +22,7 @@ from rgpu_asr.live import (
     TurnDetection,
     join_words,
 )
+from rgpu_asr.repeats import repeated_tail
 from rgpu_asr.types import SAMPLE_RATE, Word
 from rgpu_asr.vad import default_vad
 from support import shared_audio
@@ -111,6 +112,41 @@ def test_partial_text_only_extends_a_prefix_two_decodes_agree_on():
     assert err.value.code == "input_audio_buffer_commit_empty"
 
 
+def test_a_stuttering_draft_never_confirms_its_stutter():
+    """Two drafts that both loop the same way ("Thanks. Thanks.") agree on the loop; only the
+    first copy counts, so no repeated word is ever sent as a delta."""
+    stream = LiveStream(_ids(), None, None, LiveLimits(partial_interval_s=0.5))
+    (req,) = [e for e in stream.append(np.zeros(SAMPLE_RATE, np.float32)) if isinstance(e, DecodeRequest)]
+
+    def words(*ws):
+        return [Word(w, 0.0, 0.1) for w in ws]
+
+    assert stream.partial(req.item_id, words(" Thanks.", " Thanks.", " Thanks.")) == ""
+    stream.append(np.zeros(SAMPLE_RATE // 2, np.float32))
+    assert stream.partial(req.item_id, words(" Thanks.", " Thanks.")) == "Thanks."
+    stream.append(np.zeros(SAMPLE_RATE // 2, np.float32))
+    assert stream.partial(req.item_id, words(" Thanks.", " I", " would", " I", " would")) == ""
+    stream.append(np.zeros(SAMPLE_RATE // 2, np.float32))
+    assert stream.partial(req.item_id, words(" Thanks.", " I", " would", " like")) == " I would"
+
+
+@pytest.mark.parametrize(
+    ("words", "min_period", "cut"),
+    [
+        ("Sure, what is it? Sure, what is it?", 3, 4),
+        ("a b c a b c a b", 3, 3),  # several copies, the last one cut short
+        ("Thanks. Thanks.", 1, 1),
+        ("Thanks. Thanks.", 3, 2),
+        ("the the cat sat", 1, 4),  # a repeat that is not at the end
+        ("one two three", 1, 3),
+        ("", 1, 0),
+        ("- -", 1, 2),  # punctuation alone never repeats
+    ],
+)
+def test_repeated_tail_finds_where_the_decoder_started_saying_it_again(words, min_period, cut):
+    assert repeated_tail(words.split(), min_period) == cut
+
+
 def test_words_without_leading_spaces_are_joined_with_spaces():
     assert join_words(["hello ", "world "]) == "hello world"  # Parakeet: a trailing space
     assert join_words([" Hello", " world."]) == "Hello world."  # Whisper: a leading space
@@ -166,6 +202,23 @@ def test_server_vad_finds_the_turns_of_a_real_meeting():
         assert any(a - 0.1 <= mid <= b + 0.1 for a, b in spans), turn
     assert partials, "partial decodes are asked for while speech goes on"
     assert max_buffer <= 30.5 + 1, "the buffer holds one turn at most"
+    # A turn that a silence ends reuses the full decode asked for when that silence began: the
+    # item's last speculative request, holding all of the turn's speech (the final one only adds
+    # the rest of the silence), with no partial decode asked for in between.
+    for final in finals:
+        assert final.reuse, final
+        at = events.index(final)
+        spec = [
+            i
+            for i, e in enumerate(events[:at])
+            if isinstance(e, DecodeRequest) and e.item_id == final.item_id and e.speculative
+        ][-1]
+        between = [e for e in events[spec + 1 : at] if isinstance(e, DecodeRequest) and e.item_id == final.item_id]
+        assert not between, between
+        audio_spec = events[spec].audio
+        assert events[spec].offset_s == final.offset_s
+        assert len(audio_spec) < len(final.audio) and np.array_equal(audio_spec, final.audio[: len(audio_spec)])
+        assert len(final.audio) - len(audio_spec) <= SAMPLE_RATE * 500 // 1000  # at most the silence
 
 
 def test_punctuation_or_case_changes_still_confirm_a_word():

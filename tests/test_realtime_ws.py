@@ -234,6 +234,15 @@ def test_bad_input_gets_error_events_and_the_session_goes_on(service):
                     ),
                     "invalid_value",
                 ),
+                (
+                    json.dumps(
+                        {
+                            "type": "session.update",
+                            "session": {"type": "transcription", "audio": {"input": {"transcription": {"prompt": 7}}}},
+                        }
+                    ),
+                    "invalid_value",
+                ),
             ]
             for message, code in cases:
                 await ws.send(message)
@@ -381,10 +390,12 @@ def _gauge(service: Service) -> float:
 
 
 def test_clients_that_vanish_mid_turn_free_everything(service):
-    """200 connect/abort cycles, each mid-turn with a partial decode asked for: open files, memory
-    and the session gauge come back flat. Memory is compared between the second hundred and the
-    first (the allocators of the model and numpy grow to a plateau over the first ~100 cycles,
-    then swing by about 50 MB: measured 351, 516, 487, 468, 505, 516, 468, 468 MB every 50)."""
+    """220 connect/abort cycles, each mid-turn with a partial decode asked for: open files and the
+    session gauge come back flat, and memory does not climb. Memory is sampled every 20 cycles
+    after 60 of warm-up (thread pools, model, malloc arenas): with encoder windows of several
+    sizes the allocators swing by up to ~250 MB between samples (measured 433-683 MB every 50
+    cycles, MALLOC_ARENA_MAX=2 alike), so a leak shows as the later samples' floor rising above
+    the earlier ones' ceiling, not as one sample above another."""
     speech = pcm16("test_mathieu_hello.wav", 24_000, seconds=3.0)
 
     async def cycle():
@@ -399,17 +410,21 @@ def test_clients_that_vanish_mid_turn_free_everything(service):
             await cycle()
 
     pid = service.proc.pid
-    asyncio.run(cycles(100))  # warm-up: thread pools, model and malloc arenas
-    time.sleep(1.5)
-    fds, rss = _fds(pid), _rss_mb(pid)
-    asyncio.run(cycles(100))
+    asyncio.run(cycles(60))  # warm-up
+    time.sleep(1.0)
+    fds = _fds(pid)
+    samples = []
+    for _ in range(8):
+        asyncio.run(cycles(20))
+        time.sleep(0.5)
+        samples.append(_rss_mb(pid))
     deadline = time.monotonic() + 20
     while _gauge(service) != 0 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _gauge(service) == 0
     time.sleep(1.5)
     assert _fds(pid) <= fds + 3, (fds, _fds(pid))
-    assert _rss_mb(pid) < rss + 100, (rss, _rss_mb(pid))
+    assert min(samples[4:]) < max(samples[:4]) + 50, samples
 
 
 @pytest.fixture(scope="module")

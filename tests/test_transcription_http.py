@@ -235,3 +235,44 @@ def test_a_chunk_whose_text_repeats_is_decoded_again_with_temperature_fallback(c
     assert looped.words and all(0 <= w.start <= w.end <= len(audio) / 16000 + 0.5 for w in looped.words)
     redecoded = _norm(" ".join(s.text for s in looped.segments))
     assert jiwer.wer(_norm(" ".join(s.text for s in batched.segments)), redecoded) < 0.2, redecoded
+
+
+@pytest.mark.slow
+def test_short_chunks_get_a_short_encoder_window_and_a_30_s_one_when_they_loop(caplog):
+    """A 4 s turn of the meeting, encoded in a window of its length plus 2 s, made Whisper base
+    say it twice on the development machine ("Sure, what is the date? Sure, what is the date?");
+    such a chunk is decoded again in the 30 s window. Either way the words are those of the 30 s
+    window alone, timed within the chunk, and the default window (plus 3 s) gives them too."""
+    from rgpu_asr.audio import decode_file
+    from rgpu_asr.repeats import repeated_tail
+    from rgpu_local.models import whisper_base_dir
+    from rgpu_whisper.engine import WhisperEngine
+    from rgpu_whisper.settings import WhisperSettings
+
+    reference = json.loads(shared_audio("meeting_three_voices.json").read_text())
+    turn = reference["turns"][2]
+    audio = decode_file(str(shared_audio("meeting_three_voices.wav")))
+    clip = audio[int((turn["start"] - 0.3) * 16_000) : int((turn["end"] + 0.5) * 16_000)]
+    results = {}
+    for padding in (0.0, 2.0, 3.0):
+        engine = WhisperEngine(WhisperSettings(window_padding_s=padding), packaged=whisper_base_dir)
+        engine.load()
+        with caplog.at_level("INFO", logger="rgpu.whisper"):
+            (results[padding],) = engine.transcribe_batch("en", [clip])
+    full = _norm(" ".join(w.word for w in results[0.0].words))
+    for padding in (2.0, 3.0):
+        words = [w.word for w in results[padding].words]
+        assert repeated_tail(words, 3) == len(words), words
+        assert jiwer.wer(full, _norm(" ".join(words))) < 0.15, (padding, words)
+        assert all(0 <= w.start <= w.end <= len(clip) / 16_000 + 0.1 for w in results[padding].words)
+    assert jiwer.wer(_norm(turn["text"]), full) < 0.2
+
+
+def test_the_encoder_window_covers_the_longest_chunk_plus_the_padding_in_whole_seconds():
+    from rgpu_whisper.engine import draft_token_cap, window_frames
+
+    assert window_frames([3.2, 1.0], 3.0) == 700  # 6.2 s -> 7 s of 10 ms frames
+    assert window_frames([29.0], 3.0) == 3000  # never past Whisper's 30 s
+    assert window_frames([3.2], 0.0) == 3000  # 0: always 30 s
+    assert window_frames([], 3.0) == 3000
+    assert draft_token_cap(1.0) == 16 and draft_token_cap(30.0) == 224

@@ -53,7 +53,9 @@ class Engine(Protocol):
         """Blocking: one language code per clip (the first speech of each request), batched."""
 
     def transcribe_batch(
-        self, language: str | None, chunks: Sequence[Samples], draft: bool = False
+        self, language: str | None, chunks: Sequence[Samples], draft: bool = False, prompt: str | None = None
     ) -> list[ChunkTranscript]:
         """Blocking: one model call for several chunks; times relative to each chunk. ``draft``:
-        a cheaper decode whose words may lack exact times (a live turn's partial text)."""
+        a cheaper decode whose words may lack exact times (a live turn's partial text).
+        ``prompt``: text said before the chunks (a live session's earlier turns), for engines
+        that condition on it (Whisper); others ignore it."""

@@ -9,8 +9,10 @@ JSON, so turn detection, partial text and word times are tested without a socket
   low-pass resampler that keeps its history, so frame boundaries leave no clicks).
 - ``LiveStream``: server VAD turn detection (Silero, streaming; OpenAI's ``threshold`` /
   ``prefix_padding_ms`` / ``silence_duration_ms``) or manual commits, bounded buffers, a partial
-  re-decode at a fixed audio interval while speech goes on, and the one rule for partial text:
-  only a prefix two consecutive decodes agree on is sent, and it only ever grows.
+  re-decode at a fixed audio interval while speech goes on, a speculative final decode when a
+  silence begins (ready by the time the silence ends the turn), and the one rule for partial text:
+  only a prefix two consecutive decodes agree on is sent, and it only ever grows (a draft's
+  repeated tail, a decoder stutter, never counts).
 
 Times: every sample appended since the stream began counts (cleared audio too), so word times
 and ``audio_start_ms`` / ``audio_end_ms`` are seconds / ms from the start of the session.
@@ -27,11 +29,15 @@ import numpy.typing as npt
 
 from .chunking import WINDOW
 from .errors import InvalidInput
+from .repeats import norm_word, repeated_tail
 from .timing import finalize_words
 from .types import SAMPLE_RATE, Word
 from .vad import VadStream
 
 Samples = npt.NDArray[np.float32]
+#: A silence this long (at most half the turn-ending one) starts the speculative final decode;
+#: shorter dips of the VAD's probability inside a word start nothing.
+SPECULATE_AFTER = SAMPLE_RATE // 10
 
 #: Input rates a client may declare (OpenAI's ``audio/pcm`` is 24 kHz; 16 kHz spares a resample).
 RATES = (24_000, 16_000)
@@ -128,7 +134,7 @@ class LiveLimits:
     #: A VAD turn longer than this is committed and a new one starts (one model chunk).
     max_turn_s: float = 30.0
     #: Seconds of new speech between partial re-decodes.
-    partial_interval_s: float = 0.5
+    partial_interval_s: float = 0.25
 
 
 # Events LiveStream emits (the edge renders them as protocol JSON).
@@ -155,31 +161,32 @@ class Cleared:
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: it holds an array
 class DecodeRequest:
     """Audio to transcribe for ``item_id``; ``final`` decodes end the turn, partial ones feed
-    :meth:`LiveStream.partial`. ``offset_s`` is where the audio starts in session time."""
+    :meth:`LiveStream.partial`. ``offset_s`` is where the audio starts in session time.
+
+    ``speculative``: a full decode of the turn so far, asked for the moment a silence begins,
+    so that a turn ending there has its transcript ready when the silence is long enough to end
+    it (the silence costs ``silence_duration_ms`` of waiting anyway). The final request of such a
+    turn says ``reuse``: the item's last speculative decode covers all of its speech."""
 
     item_id: str
     audio: Samples = field(repr=False)
     offset_s: float
     final: bool
+    speculative: bool = False
+    reuse: bool = False
 
 
 Event = SpeechStarted | SpeechStopped | Committed | Cleared | DecodeRequest
-
-
-def _norm(word: str) -> str:
-    """What two decodes must agree on: the word without case, spaces or punctuation (a later
-    decode that only adds a comma still confirms it)."""
-    return "".join(ch for ch in word.lower() if ch.isalnum())
 
 
 def _agree(a: list[str], b: list[str]) -> int:
     """Length of the longest common prefix of two word lists, compared normalized."""
     n = 0
     for x, y in zip(a, b, strict=False):
-        if _norm(x) != _norm(y):
+        if norm_word(x) != norm_word(y):
             break
         n += 1
     return n
@@ -207,6 +214,7 @@ class _Turn:
     partial_at: int = 0  # turn length (samples) when the last partial was asked for
     partial_busy: bool = False
     speech: bool = False  # started by the VAD (speech_started was sent)
+    speculated_at: int | None = None  # the silence start a speculative final decode was asked at
 
 
 class LiveStream:
@@ -323,8 +331,17 @@ class LiveStream:
             if len(self._buffer) > keep:
                 self._buffer = self._buffer[-keep:]
                 self._buffer_start = self.clock - keep
-        else:
+        elif self._silence_from is None or self.clock - self._silence_from < min(SPECULATE_AFTER, silence_len // 2):
             events += self._maybe_partial(self._turn)
+        elif self._turn.speculated_at != self._silence_from:
+            # A silence began: decode the turn now; if it lasts, that is the final transcript.
+            # (While it lasts there is no new speech, so no partial decodes either.)
+            self._turn.speculated_at = self._silence_from
+            self._partials[self._turn.item_id] = self._turn  # its words count as a hypothesis
+            audio = self._turn_audio(self._turn, self.clock).copy()
+            events.append(
+                DecodeRequest(self._turn.item_id, audio, self._turn.start / SAMPLE_RATE, final=False, speculative=True)
+            )
         return events
 
     def _pending_vad_after(self, pushed: int) -> int:
@@ -351,8 +368,9 @@ class LiveStream:
         if stopped:
             events.append(SpeechStopped(turn.item_id, round((speech_end or end) * 1000 / SAMPLE_RATE)))
         audio = self._turn_audio(turn, end).copy()
+        reuse = stopped and speech_end is not None and turn.speculated_at == speech_end
         events.append(Committed(turn.item_id, self._last_item))
-        events.append(DecodeRequest(turn.item_id, audio, turn.start / SAMPLE_RATE, final=True))
+        events.append(DecodeRequest(turn.item_id, audio, turn.start / SAMPLE_RATE, final=True, reuse=reuse))
         self._last_item = turn.item_id
         self._partials.pop(turn.item_id, None)
         self._finals[turn.item_id] = turn
@@ -367,10 +385,19 @@ class LiveStream:
         """A partial decode's words -> the delta to send ('' for none): the words this and the
         previous one agree on (local agreement), past what was sent; what was sent is never taken back."""
         turn = self._partials.get(item_id)
+        if turn is not None:
+            turn.partial_busy = False
+        return self.hypothesis(item_id, words)
+
+    def hypothesis(self, item_id: str, words: list[Word]) -> str:
+        """Any decode of the open turn so far (a partial one, or a speculative full one whose
+        silence did not last) -> the delta to send, by the rule of :meth:`partial`."""
+        turn = self._partials.get(item_id)
         if turn is None:  # committed or cleared meanwhile: the final result speaks for it
             return ""
-        turn.partial_busy = False
         hypothesis = [w.word for w in words]
+        # A draft that stutters ("Thanks. Thanks.") must not confirm the stutter with the next one.
+        hypothesis = hypothesis[: repeated_tail(hypothesis)]
         agreed = hypothesis[: _agree(turn.previous, hypothesis)]
         turn.previous = hypothesis
         if len(agreed) <= len(turn.sent) or _agree(agreed, turn.sent) < len(turn.sent):

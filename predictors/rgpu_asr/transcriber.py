@@ -101,10 +101,10 @@ class Transcriber:
         if key == _DETECT:
             return self.engine.detect_language(items)
         assert isinstance(key, tuple)
-        language: str | None = key[1]
-        if key[0] == "draft":
-            return self.engine.transcribe_batch(language, items, draft=True)
-        return self.engine.transcribe_batch(language, items)
+        mode, language, prompt = key
+        if mode == "draft":
+            return self.engine.transcribe_batch(language, items, draft=True, prompt=prompt)
+        return self.engine.transcribe_batch(language, items, prompt=prompt)
 
     async def detect(self, job: Job) -> str | None:
         """The language of ``job``'s first speech, or None when the engine cannot tell."""
@@ -114,14 +114,17 @@ class Transcriber:
         assert isinstance(found, str)
         return found
 
-    async def transcribe(self, job: Job, language: str | None, first: bool = False, draft: bool = False) -> Transcript:
+    async def transcribe(
+        self, job: Job, language: str | None, first: bool = False, draft: bool = False, prompt: str | None = None
+    ) -> Transcript:
         """``language`` as :meth:`resolve_language` gave it; ``None`` detects it for this job.
         ``first``: ahead of queued work (a live turn's final decode before partial ones);
-        ``draft``: the engine's cheaper decode (partial text), batched apart from full ones."""
+        ``draft``: the engine's cheaper decode (partial text), batched apart from full ones;
+        ``prompt``: the text before this audio (batched only with work of the same prompt)."""
         if language is None:
             language = await self.detect(job)
         pieces = [c.audio(job.audio) for c in job.chunks]
-        key = ("draft" if draft else "transcribe", language)
+        key = ("draft" if draft else "transcribe", language, prompt or None)
         results = await self.batcher.submit(pieces, key=key, first=first)
         chunks = [r for r in results if isinstance(r, ChunkTranscript)]
         return assemble(job.chunks, chunks, language or "", job.duration_s)

@@ -265,10 +265,11 @@ class ParakeetEngine:
         raise NotImplementedError("Parakeet does not report the language it decoded")
 
     def transcribe_batch(
-        self, language: str | None, chunks: Sequence[Samples], draft: bool = False
+        self, language: str | None, chunks: Sequence[Samples], draft: bool = False, prompt: str | None = None
     ) -> list[ChunkTranscript]:
         """One NeMo ``transcribe`` call for all ``chunks`` (the model detects v3's language itself).
-        ``draft`` changes nothing: TDT decoding is greedy and its word times come free."""
+        ``draft`` changes nothing: TDT decoding is greedy and its word times come free; nor does
+        ``prompt``: the transducer has no text context to condition on."""
         assert self.model is not None, "model not loaded"
         import torch
 

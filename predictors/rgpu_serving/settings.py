@@ -53,7 +53,7 @@ class ServingSettings(BaseSettings):
     realtime_max_sessions: int = Field(16, ge=0)
     realtime_max_session_s: float = Field(3600.0, gt=0)
     realtime_max_buffer_s: float = Field(120.0, gt=0, le=600)
-    realtime_partial_interval_ms: int = Field(500, ge=100, le=1000)
+    realtime_partial_interval_ms: int = Field(250, ge=100, le=1000)
 
     # Shutdown (SIGTERM): readiness goes false and requests are still served for the drain, then
     # no new connections and in-flight requests get the grace period to finish.
