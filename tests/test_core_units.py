@@ -371,3 +371,19 @@ def test_key_store_follows_a_kubelet_secret_update(tmp_path):
         (tmp_path / old).rmdir()
     assert store.verify("new-key") and not store.verify("old-key")
     assert store.count == 1
+
+
+def test_a_vad_chunk_whose_words_stop_early_gets_its_rest_decoded_again():
+    from rgpu_asr.transcriber import dropped_tails
+    from rgpu_asr.types import ChunkTranscript
+
+    chunks = [Chunk(0, 10 * SR), Chunk(12 * SR, 12 * SR + 7 * SR), Chunk(20 * SR, 21 * SR)]
+    results = [
+        ChunkTranscript([Word(" a", 0.0, 9.5)]),  # speech to the end: fine
+        ChunkTranscript([Word(" b", 0.0, 2.0)]),  # 5 s of speech after its last word
+        ChunkTranscript([]),  # nothing at all in 1 s: under the threshold
+    ]
+    assert dropped_tails(chunks, results, 0.5) == [(1, Chunk(14 * SR, 19 * SR))]
+    # A short rest gets silence appended to the engine's minimum, as any chunk does.
+    short = dropped_tails([Chunk(0, 2 * SR)], [ChunkTranscript([Word(" c", 0.0, 0.4)])], 2.0)
+    assert short == [(0, Chunk(int(0.4 * SR), 2 * SR, int(0.4 * SR)))]

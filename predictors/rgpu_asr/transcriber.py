@@ -28,6 +28,8 @@ class Job:
 
     audio: Samples
     chunks: list[Chunk]
+    #: The chunks come from the VAD, so each ends where its speech ends.
+    speech_chunks: bool = False
 
     @property
     def duration_s(self) -> float:
@@ -50,7 +52,27 @@ def plan(
     with those parameters."""
     if vad_params is None and len(audio) <= max_chunk_s * SAMPLE_RATE:
         return Job(audio, whole_file_chunks(len(audio), max_chunk_s, min_chunk_s))
-    return Job(audio, plan_chunks(vad().segments(audio, vad_params), max_chunk_s, min_chunk_s))
+    return Job(audio, plan_chunks(vad().segments(audio, vad_params), max_chunk_s, min_chunk_s), speech_chunks=True)
+
+
+#: Speech at the end of a VAD chunk this long after its last word was dropped by the decoder.
+DROPPED_TAIL_S = 1.5
+
+
+def dropped_tails(
+    chunks: Sequence[Chunk], results: Sequence[ChunkTranscript], min_chunk_s: float
+) -> list[tuple[int, Chunk]]:
+    """VAD chunks whose words stop well before their speech does, and the rest of each to decode
+    again (pure). Batched Whisper sometimes ends a chunk after its first sentences (an early
+    end-of-text with no timestamps to resume from); the sequential decoder would have gone on
+    from its last timestamp, which is what this does once."""
+    tails = []
+    for i, (chunk, result) in enumerate(zip(chunks, results, strict=True)):
+        last = max((w.end for w in result.words), default=0.0)
+        if chunk.duration_s() - last >= DROPPED_TAIL_S:
+            start = chunk.start + int(last * SAMPLE_RATE)
+            tails.append((i, Chunk(start, chunk.end, max(0, int(min_chunk_s * SAMPLE_RATE) - (chunk.end - start)))))
+    return tails
 
 
 def assemble(
@@ -126,8 +148,16 @@ class Transcriber:
         pieces = [c.audio(job.audio) for c in job.chunks]
         key = ("draft" if draft else "transcribe", language, prompt or None)
         results = await self.batcher.submit(pieces, key=key, first=first)
-        chunks = [r for r in results if isinstance(r, ChunkTranscript)]
-        return assemble(job.chunks, chunks, language or "", job.duration_s)
+        done = [r for r in results if isinstance(r, ChunkTranscript)]
+        chunks = list(job.chunks)
+        tails = dropped_tails(chunks, done, self.engine.limits.min_chunk_s) if job.speech_chunks and not draft else []
+        if tails:
+            again = await self.batcher.submit([t.audio(job.audio) for _, t in tails], key=key, first=first)
+            for (i, tail), result in reversed(list(zip(tails, again, strict=True))):
+                assert isinstance(result, ChunkTranscript)
+                chunks.insert(i + 1, tail)
+                done.insert(i + 1, result)
+        return assemble(chunks, done, language or "", job.duration_s)
 
     def close(self) -> None:
         self.batcher.close()

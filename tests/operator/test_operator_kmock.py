@@ -222,6 +222,10 @@ async def test_converges_through_api_failures(running):
 async def test_delete_converges_through_api_failures(running):
     emu = running
     await converge(emu)
+    # Delete only once kopf has recorded the creation as handled: a delete racing that last write
+    # (held up by a 422 on a concurrent status patch) left the finalizer in place in the emulator
+    # on the test machine in about 3 of 4 runs, which is not what this test is about.
+    await quiet(emu)
     isvc = km.resource(ISVC)
     # Deletes of children fail with 500 / 503 and hang past the client timeout before succeeding.
     emu[km.action.DELETE, isvc][:3] << 500
