@@ -209,7 +209,11 @@ def test_auto_language_is_detected_per_request_not_per_batch(service):
     english, french = asyncio.run(main())
     assert english["language"] == "en", english
     assert french["language"] == "fr", french
-    assert "budget" in _norm(french["text"]) and "reflector" in _norm(english["text"])
+    # Decoded as French: Whisper base on synthetic speech misses a word here and there, and which
+    # one depends on the CPU's int8 kernels ("budget" came out "bruit" on a CI machine).
+    french_words = set(_norm(french["text"]).split())
+    assert len({"bienvenue", "semaine", "budget", "calendrier", "projet", "partager"} & french_words) >= 5, french
+    assert "reflector" in _norm(english["text"])
 
 
 @pytest.mark.slow
@@ -238,10 +242,11 @@ def test_a_chunk_whose_text_repeats_is_decoded_again_with_temperature_fallback(c
 
 
 @pytest.mark.slow
-def test_short_chunks_get_a_short_encoder_window_and_a_30_s_one_when_they_loop(caplog):
-    """A 4 s turn of the meeting, encoded in a window of its length plus 2 s, made Whisper base
-    say it twice on the development machine ("Sure, what is the date? Sure, what is the date?");
-    such a chunk is decoded again in the 30 s window. Either way the words are those of the 30 s
+def test_short_live_chunks_get_a_short_encoder_window_and_a_30_s_one_when_they_loop(caplog):
+    """Only live decodes (realtime turns) get the short window: a clip or file decodes exactly as
+    with the 30 s one. A 4 s turn of the meeting, encoded in a window of its length plus 2 s,
+    made Whisper base say it twice on the development machine ("Sure, what is the date? Sure,
+    what is the date?"); such a chunk is decoded again in the 30 s window. Either way the words are those of the 30 s
     window alone, timed within the chunk, and the default window (plus 3 s) gives them too."""
     from rgpu_asr.audio import decode_file
     from rgpu_asr.repeats import repeated_tail
@@ -258,7 +263,10 @@ def test_short_chunks_get_a_short_encoder_window_and_a_30_s_one_when_they_loop(c
         engine = WhisperEngine(WhisperSettings(window_padding_s=padding), packaged=whisper_base_dir)
         engine.load()
         with caplog.at_level("INFO", logger="rgpu.whisper"):
-            (results[padding],) = engine.transcribe_batch("en", [clip])
+            (results[padding],) = engine.transcribe_batch("en", [clip], live=True)
+        if padding:
+            (clip_decode,) = engine.transcribe_batch("en", [clip])  # not live: Whisper's own window
+            assert [w.word for w in clip_decode.words] == [w.word for w in results[0.0].words], padding
     full = _norm(" ".join(w.word for w in results[0.0].words))
     for padding in (2.0, 3.0):
         words = [w.word for w in results[padding].words]

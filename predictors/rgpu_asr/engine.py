@@ -41,6 +41,9 @@ class Engine(Protocol):
     #: Whether ``detect_language`` works (Whisper multilingual); otherwise 'auto' keeps the
     #: model's own behaviour and the transcript's language is what ``resolve_language`` said.
     detects_language: bool
+    #: Whether ``transcribe_batch`` conditions on ``prompt`` (Whisper); the transcriber batches
+    #: chunks of different prompts together for engines that do not.
+    takes_prompt: bool
 
     def load(self) -> None:
         """Load weights; raise ``ModelUnavailable`` with a message a user can act on."""
@@ -53,9 +56,16 @@ class Engine(Protocol):
         """Blocking: one language code per clip (the first speech of each request), batched."""
 
     def transcribe_batch(
-        self, language: str | None, chunks: Sequence[Samples], draft: bool = False, prompt: str | None = None
+        self,
+        language: str | None,
+        chunks: Sequence[Samples],
+        draft: bool = False,
+        prompt: str | None = None,
+        live: bool = False,
     ) -> list[ChunkTranscript]:
         """Blocking: one model call for several chunks; times relative to each chunk. ``draft``:
         a cheaper decode whose words may lack exact times (a live turn's partial text).
         ``prompt``: text said before the chunks (a live session's earlier turns), for engines
-        that condition on it (Whisper); others ignore it."""
+        that condition on it (Whisper); others ignore it. ``live``: someone waits on the text
+        as it is spoken, so the engine may give up a little accuracy for latency (Whisper's
+        short encoder window); files and clips (``live`` false) get the model's own decode."""

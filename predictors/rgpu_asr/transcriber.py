@@ -18,7 +18,7 @@ from .timing import finalize_words, place_chunk_words
 from .types import SAMPLE_RATE, ChunkTranscript, TextSegment, Transcript, Word
 from .vad import SileroVad, default_vad
 
-#: Batcher key of language detection (transcription keys are ``("transcribe", language)``).
+#: Batcher key of language detection (transcription keys are ``(mode, language, prompt)``).
 _DETECT = ("detect", None)
 
 
@@ -124,9 +124,9 @@ class Transcriber:
             return self.engine.detect_language(items)
         assert isinstance(key, tuple)
         mode, language, prompt = key
-        if mode == "draft":
-            return self.engine.transcribe_batch(language, items, draft=True, prompt=prompt)
-        return self.engine.transcribe_batch(language, items, prompt=prompt)
+        return self.engine.transcribe_batch(
+            language, items, draft=mode == "draft", prompt=prompt, live=mode in ("draft", "live")
+        )
 
     async def detect(self, job: Job) -> str | None:
         """The language of ``job``'s first speech, or None when the engine cannot tell."""
@@ -137,16 +137,25 @@ class Transcriber:
         return found
 
     async def transcribe(
-        self, job: Job, language: str | None, first: bool = False, draft: bool = False, prompt: str | None = None
+        self,
+        job: Job,
+        language: str | None,
+        first: bool = False,
+        draft: bool = False,
+        prompt: str | None = None,
+        live: bool = False,
     ) -> Transcript:
         """``language`` as :meth:`resolve_language` gave it; ``None`` detects it for this job.
         ``first``: ahead of queued work (a live turn's final decode before partial ones);
-        ``draft``: the engine's cheaper decode (partial text), batched apart from full ones;
-        ``prompt``: the text before this audio (batched only with work of the same prompt)."""
+        ``draft``: the engine's cheaper decode (partial text, always ``live``), batched apart
+        from full ones; ``prompt``: the text before this audio (batched only with work of the
+        same prompt, when the engine takes one); ``live``: a realtime turn, decoded for latency
+        (see ``Engine.transcribe_batch``) and batched apart from files and clips."""
         if language is None:
             language = await self.detect(job)
         pieces = [c.audio(job.audio) for c in job.chunks]
-        key = ("draft" if draft else "transcribe", language, prompt or None)
+        mode = "draft" if draft else "live" if live else "transcribe"
+        key = (mode, language, (prompt or None) if self.engine.takes_prompt else None)
         results = await self.batcher.submit(pieces, key=key, first=first)
         done = [r for r in results if isinstance(r, ChunkTranscript)]
         chunks = list(job.chunks)

@@ -168,6 +168,7 @@ def quiet_nemo(level: str = "ERROR") -> None:
 class ParakeetEngine:
     #: Parakeet v3 finds the language itself but does not report it; v2 is English only.
     detects_language = False
+    takes_prompt = False  # a transducer: no text context to condition on
 
     def __init__(self, settings: ParakeetSettings, model_dir: str | None = None, hub_default: str = ""):
         self.settings = settings
@@ -265,11 +266,17 @@ class ParakeetEngine:
         raise NotImplementedError("Parakeet does not report the language it decoded")
 
     def transcribe_batch(
-        self, language: str | None, chunks: Sequence[Samples], draft: bool = False, prompt: str | None = None
+        self,
+        language: str | None,
+        chunks: Sequence[Samples],
+        draft: bool = False,
+        prompt: str | None = None,
+        live: bool = False,
     ) -> list[ChunkTranscript]:
         """One NeMo ``transcribe`` call for all ``chunks`` (the model detects v3's language itself).
-        ``draft`` changes nothing: TDT decoding is greedy and its word times come free; nor does
-        ``prompt``: the transducer has no text context to condition on."""
+        ``draft`` and ``live`` change nothing: TDT decoding is greedy, its word times come free
+        and its encoder takes the audio's own length; nor does ``prompt``: the transducer has no
+        text context to condition on."""
         assert self.model is not None, "model not loaded"
         import torch
 

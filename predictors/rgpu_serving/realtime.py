@@ -493,10 +493,10 @@ class Session:
             elif isinstance(ev, Cleared):
                 await self.send({"type": "input_audio_buffer.cleared"})
             elif isinstance(ev, DecodeRequest):
-                if ev.final and not ev.reuse:
+                busy = ev.final and self._finals.qsize() >= MAX_QUEUED_TURNS
+                if ev.final and (busy or not ev.reuse):
                     self._unspeculate(ev.item_id)
-                if ev.final and self._finals.qsize() >= MAX_QUEUED_TURNS:
-                    self._unspeculate(ev.item_id)
+                if busy:
                     self.stream.forget(ev.item_id)
                     await self._failed(ev.item_id, "server_busy", f"more than {MAX_QUEUED_TURNS} turns await decoding")
                 elif ev.final:
@@ -530,7 +530,9 @@ class Session:
         # are best-effort and come again); partial ones are the engine's cheaper draft decode.
         started = time.monotonic()
         prompt = self._prompt() if final else None
-        transcript = await transcriber.transcribe(job, self.language, first=final, draft=not final, prompt=prompt)
+        transcript = await transcriber.transcribe(
+            job, self.language, first=final, draft=not final, prompt=prompt, live=True
+        )
         log.debug(
             "%s: %s decode of %.1f s of audio in %.2f s",
             self.id,

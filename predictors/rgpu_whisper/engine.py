@@ -5,9 +5,10 @@ to ``BatchedInferencePipeline`` as ``clip_timestamps``: one batched encoder/deco
 up to ``batch_size`` chunks instead of one call per chunk. Language detection is batched too:
 the first speech of several requests goes through one encoder pass.
 
-Short chunks (live clips, realtime turns) are encoded in a window of their own length plus a
-margin rather than Whisper's fixed 30 s: the encoder is most of the cost of a short clip on a
-CPU, and it scales with the window.
+Live decodes (realtime turns and their drafts) of short chunks are encoded in a window of their
+own length plus a margin rather than Whisper's fixed 30 s: the encoder is most of the cost of a
+short clip on a CPU, and it scales with the window. Files and clips keep the 30 s window, whose
+text is Whisper's own (the short one costs ~0.7 WER points on isolated turns).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def pick_device(device: str, compute_type: str) -> tuple[str, str]:
 
 class WhisperEngine:
     detects_language = False  # until a multilingual model is loaded
+    takes_prompt = True  # initial_prompt
 
     def __init__(
         self,
@@ -97,8 +99,8 @@ class WhisperEngine:
         self.packaged = packaged
         self.limits = EngineLimits(max_batch=settings.batch_size, max_wait_s=settings.max_batch_wait_ms / 1000)
         self.model: Any = None
-        self.pipeline: Any = None  # short chunks in a short encoder window
-        self.full_pipeline: Any = None  # every chunk in Whisper's 30 s window
+        self.live_pipeline: Any = None  # short live chunks in a short encoder window
+        self.pipeline: Any = None  # every chunk in Whisper's 30 s window
         self.choice: ModelChoice | None = None
         self.languages: tuple[str, ...] = ()
 
@@ -122,8 +124,8 @@ class WhisperEngine:
             raise
         self.choice = choice
         windowed = _windowed_pipeline(BatchedInferencePipeline)
-        self.pipeline = windowed(self.model, self.settings.window_padding_s)
-        self.full_pipeline = windowed(self.model, 0.0)
+        self.live_pipeline = windowed(self.model, self.settings.window_padding_s)
+        self.pipeline = windowed(self.model, 0.0)
         self.detects_language = bool(self.model.model.is_multilingual)
         self.languages = tuple(self.model.supported_languages)
 
@@ -147,23 +149,29 @@ class WhisperEngine:
         return [str(found[0][0])[2:-2] for found in self.model.model.detect_language(encoded)]
 
     def transcribe_batch(
-        self, language: str | None, chunks: Sequence[Samples], draft: bool = False, prompt: str | None = None
+        self,
+        language: str | None,
+        chunks: Sequence[Samples],
+        draft: bool = False,
+        prompt: str | None = None,
+        live: bool = False,
     ) -> list[ChunkTranscript]:
         """``draft`` (a live turn's partial text): greedy, without the word-alignment pass, at most
         :func:`draft_token_cap` tokens; its words are the segment text's, timed with their segment.
         ``prompt``: Whisper's previous-text prompt (``initial_prompt``), as when it conditions a
-        window on the text of the one before."""
+        window on the text of the one before. ``live`` or ``draft``: the short encoder window."""
         assert self.pipeline is not None, "model not loaded"
-        results = self._decode(self.pipeline, language, chunks, draft, prompt)
+        live = live or draft
+        results = self._decode(self.live_pipeline if live else self.pipeline, language, chunks, draft, prompt)
         if draft:
             return results  # superseded by the turn's full decode: no second chances
         longest = max((len(c) for c in chunks), default=0) / SAMPLE_RATE
-        if window_frames([longest], self.settings.window_padding_s) < _MAX_FRAMES:
+        if live and window_frames([longest], self.settings.window_padding_s) < _MAX_FRAMES:
             # A short window's decoder may say the speech again; such chunks get the 30 s one.
             looped = [i for i, r in enumerate(results) if _repeats_itself(r)]
             if looped:
                 log.info("decoding %d chunk(s) again in a 30 s window: their text repeated itself", len(looped))
-                again = self._decode(self.full_pipeline, language, [chunks[i] for i in looped], draft, prompt)
+                again = self._decode(self.pipeline, language, [chunks[i] for i in looped], draft, prompt)
                 for i, result in zip(looped, again, strict=True):
                     results[i] = result
         threshold = self.settings.compression_ratio_threshold
